@@ -1,0 +1,571 @@
+//! `ledgerd` configuration: one TOML file, overridden by flags and `LEDGERD_*`
+//! environment variables, validated once at start-up with every problem reported at once.
+//!
+//! Configuration is read in two stages (as ripgrep does): [`RawConfig`] is what the file
+//! and the command line said, every field optional; [`Config::validate`] turns it into a
+//! [`Config`] whose fields are all checked, or into the full list of problems. The doc
+//! comments on [`RawConfig`] are the configuration reference; `docs/API.md` repeats them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ledger_record::Id;
+
+/// Every setting, as written in the TOML file (keys are the field names) or given by a
+/// flag or environment variable. Absent fields take the default named in each comment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawConfig {
+    /// Data directory, created on first start: RocksDB log (`db/`), log key (`log.key`),
+    /// operator key (`operator.key`), SQLite state (`ledgerd.sqlite`). Default `./data`.
+    /// Flag `--data-dir`, variable `LEDGERD_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// Checkpoint origin line and log key name, e.g. `ledger.example.org/log/2026`. It is
+    /// fixed for the life of a log. Default `evidence-ledger.local/log`.
+    /// Flag `--origin`, variable `LEDGERD_ORIGIN`.
+    pub origin: Option<String>,
+    /// HTTP listen address. Default `127.0.0.1:8080`. Flag `--http-listen`, variable
+    /// `LEDGERD_HTTP_LISTEN`.
+    pub http_listen: Option<String>,
+    /// gRPC listen address, a different port from HTTP. Default `127.0.0.1:8081`. Flag
+    /// `--grpc-listen`, variable `LEDGERD_GRPC_LISTEN`.
+    pub grpc_listen: Option<String>,
+    /// Largest accepted lead of a record's appliance time over the server clock, in
+    /// seconds. Records further in the future are refused. Default 300.
+    pub max_future_skew_secs: Option<i64>,
+    /// Lifetime of enrolment tokens the operator issues when the request names none, in
+    /// seconds. Default 86400 (one day).
+    pub enrolment_token_ttl_secs: Option<i64>,
+    /// Most records in one append request (HTTP batch or one gRPC message). Default 4096.
+    pub max_batch_records: Option<i64>,
+    /// Largest HTTP request body, in bytes. Default 16777216 (16 MiB).
+    pub max_request_bytes: Option<i64>,
+    /// Seconds sent in `Retry-After` when the append queue is full. Default 1.
+    pub retry_after_secs: Option<i64>,
+    /// SHA-256 (64 hex digits) of the admin credential. When absent, the first start
+    /// creates a random credential, writes it to `<data_dir>/admin.token` (mode 0600) for
+    /// the operator to collect, and keeps only its hash. Variable
+    /// `LEDGERD_ADMIN_TOKEN_SHA256`.
+    pub admin_token_sha256: Option<String>,
+    /// The operator's own chain, which holds enrolments and revocations: its site id.
+    /// Must not be used by any appliance. Default `operator`.
+    pub operator_site_id: Option<String>,
+    /// The operator chain's appliance id. Default `ledger-operator`.
+    pub operator_appliance_id: Option<String>,
+    /// Sequencer: a batch closes at this many entries. Default 1024.
+    pub sequencer_max_batch: Option<i64>,
+    /// Sequencer: a batch closes this many milliseconds after its first entry. Default 5.
+    pub sequencer_max_delay_ms: Option<i64>,
+    /// Sequencer: append requests that may wait; beyond this, appends get 503 /
+    /// UNAVAILABLE. Default 4096.
+    pub sequencer_queue_capacity: Option<i64>,
+    /// Whether entry bundles (`/tile/entries/...`), which hold record contents of every
+    /// site, are served without the admin credential. Default false: hash tiles and
+    /// checkpoints are public, record contents are not.
+    pub public_entry_bundles: Option<bool>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub origin: String,
+    pub http_listen: SocketAddr,
+    pub grpc_listen: SocketAddr,
+    pub max_future_skew: Duration,
+    pub enrolment_token_ttl: Duration,
+    pub max_batch_records: usize,
+    pub max_request_bytes: usize,
+    pub retry_after_secs: u64,
+    pub admin_token_sha256: Option<[u8; 32]>,
+    pub operator_site_id: Id,
+    pub operator_appliance_id: Id,
+    pub sequencer_max_batch: usize,
+    pub sequencer_max_delay: Duration,
+    pub sequencer_queue_capacity: usize,
+    pub public_entry_bundles: bool,
+}
+
+/// Every problem found in a configuration, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors {
+    pub problems: Vec<String>,
+}
+
+/// Largest TOML file read; a configuration is a few hundred bytes.
+const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+impl RawConfig {
+    /// Reads TOML text. Unknown keys and wrong types are collected as problems, not
+    /// stopped at, and the settings that were readable are returned beside them, so
+    /// [`Config::validate_with`] can report the value problems in the same run.
+    pub fn parse_toml(text: &str) -> (RawConfig, Vec<String>) {
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                return (
+                    RawConfig::default(),
+                    vec![format!("TOML syntax: {}", e.message())],
+                );
+            }
+        };
+        let mut problems = Vec::new();
+        let mut raw = RawConfig::default();
+        for (key, value) in table {
+            let mut put = |slot: &mut dyn FnMut(&toml::Value) -> bool, expected: &str| {
+                if !slot(&value) {
+                    problems.push(format!("`{key}` must be {expected}"));
+                }
+            };
+            match key.as_str() {
+                "data_dir" => put(
+                    &mut |v| set_string(v, &mut raw.data_dir, PathBuf::from),
+                    "a string",
+                ),
+                "origin" => put(&mut |v| set_string(v, &mut raw.origin, |s| s), "a string"),
+                "http_listen" => put(
+                    &mut |v| set_string(v, &mut raw.http_listen, |s| s),
+                    "a string",
+                ),
+                "grpc_listen" => put(
+                    &mut |v| set_string(v, &mut raw.grpc_listen, |s| s),
+                    "a string",
+                ),
+                "max_future_skew_secs" => put(
+                    &mut |v| set_int(v, &mut raw.max_future_skew_secs),
+                    "an integer",
+                ),
+                "enrolment_token_ttl_secs" => put(
+                    &mut |v| set_int(v, &mut raw.enrolment_token_ttl_secs),
+                    "an integer",
+                ),
+                "max_batch_records" => put(
+                    &mut |v| set_int(v, &mut raw.max_batch_records),
+                    "an integer",
+                ),
+                "max_request_bytes" => put(
+                    &mut |v| set_int(v, &mut raw.max_request_bytes),
+                    "an integer",
+                ),
+                "retry_after_secs" => {
+                    put(&mut |v| set_int(v, &mut raw.retry_after_secs), "an integer")
+                }
+                "admin_token_sha256" => put(
+                    &mut |v| set_string(v, &mut raw.admin_token_sha256, |s| s),
+                    "a string",
+                ),
+                "operator_site_id" => put(
+                    &mut |v| set_string(v, &mut raw.operator_site_id, |s| s),
+                    "a string",
+                ),
+                "operator_appliance_id" => put(
+                    &mut |v| set_string(v, &mut raw.operator_appliance_id, |s| s),
+                    "a string",
+                ),
+                "sequencer_max_batch" => put(
+                    &mut |v| set_int(v, &mut raw.sequencer_max_batch),
+                    "an integer",
+                ),
+                "sequencer_max_delay_ms" => put(
+                    &mut |v| set_int(v, &mut raw.sequencer_max_delay_ms),
+                    "an integer",
+                ),
+                "sequencer_queue_capacity" => put(
+                    &mut |v| set_int(v, &mut raw.sequencer_queue_capacity),
+                    "an integer",
+                ),
+                "public_entry_bundles" => put(
+                    &mut |v| match v.as_bool() {
+                        Some(b) => {
+                            raw.public_entry_bundles = Some(b);
+                            true
+                        }
+                        None => false,
+                    },
+                    "true or false",
+                ),
+                other => problems.push(format!("unknown setting `{other}`")),
+            }
+        }
+        (raw, problems)
+    }
+
+    /// Reads TOML text, failing on any unknown key or wrong type.
+    pub fn from_toml(text: &str) -> Result<RawConfig, ConfigErrors> {
+        let (raw, problems) = RawConfig::parse_toml(text);
+        if problems.is_empty() {
+            Ok(raw)
+        } else {
+            Err(ConfigErrors { problems })
+        }
+    }
+
+    /// Reads and parses a TOML file; problems are prefixed with the file name.
+    pub fn read_file(path: &Path) -> (RawConfig, Vec<String>) {
+        let one = |p: String| (RawConfig::default(), vec![p]);
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) => return one(format!("cannot read {}: {e}", path.display())),
+        };
+        if meta.len() > MAX_CONFIG_FILE {
+            return one(format!(
+                "{} is {} bytes; a configuration file is at most {MAX_CONFIG_FILE}",
+                path.display(),
+                meta.len()
+            ));
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return one(format!("cannot read {}: {e}", path.display())),
+        };
+        let (raw, problems) = RawConfig::parse_toml(&text);
+        let problems = problems
+            .into_iter()
+            .map(|p| format!("{}: {p}", path.display()))
+            .collect();
+        (raw, problems)
+    }
+
+    /// Fields set in `over` replace those in `self` (flags and variables over the file).
+    pub fn merge(self, over: RawConfig) -> RawConfig {
+        RawConfig {
+            data_dir: over.data_dir.or(self.data_dir),
+            origin: over.origin.or(self.origin),
+            http_listen: over.http_listen.or(self.http_listen),
+            grpc_listen: over.grpc_listen.or(self.grpc_listen),
+            max_future_skew_secs: over.max_future_skew_secs.or(self.max_future_skew_secs),
+            enrolment_token_ttl_secs: over
+                .enrolment_token_ttl_secs
+                .or(self.enrolment_token_ttl_secs),
+            max_batch_records: over.max_batch_records.or(self.max_batch_records),
+            max_request_bytes: over.max_request_bytes.or(self.max_request_bytes),
+            retry_after_secs: over.retry_after_secs.or(self.retry_after_secs),
+            admin_token_sha256: over.admin_token_sha256.or(self.admin_token_sha256),
+            operator_site_id: over.operator_site_id.or(self.operator_site_id),
+            operator_appliance_id: over.operator_appliance_id.or(self.operator_appliance_id),
+            sequencer_max_batch: over.sequencer_max_batch.or(self.sequencer_max_batch),
+            sequencer_max_delay_ms: over.sequencer_max_delay_ms.or(self.sequencer_max_delay_ms),
+            sequencer_queue_capacity: over
+                .sequencer_queue_capacity
+                .or(self.sequencer_queue_capacity),
+            public_entry_bundles: over.public_entry_bundles.or(self.public_entry_bundles),
+        }
+    }
+}
+
+fn set_string<T>(v: &toml::Value, slot: &mut Option<T>, f: impl Fn(String) -> T) -> bool {
+    match v.as_str() {
+        Some(s) => {
+            *slot = Some(f(s.to_string()));
+            true
+        }
+        None => false,
+    }
+}
+
+fn set_int(v: &toml::Value, slot: &mut Option<i64>) -> bool {
+    match v.as_integer() {
+        Some(i) => {
+            *slot = Some(i);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Checks that an integer setting lies in `lo..=hi`, recording a problem otherwise.
+fn ranged(
+    problems: &mut Vec<String>,
+    name: &str,
+    value: Option<i64>,
+    default: i64,
+    lo: i64,
+    hi: i64,
+) -> u64 {
+    let v = value.unwrap_or(default);
+    if v < lo || v > hi {
+        problems.push(format!("`{name}` is {v}; it must be between {lo} and {hi}"));
+        return default as u64;
+    }
+    v as u64
+}
+
+fn address(
+    problems: &mut Vec<String>,
+    name: &str,
+    value: Option<&str>,
+    default: &str,
+) -> SocketAddr {
+    let text = value.unwrap_or(default);
+    match text.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            problems.push(format!(
+                "`{name}` is `{text}`; expected an IP address and port such as 127.0.0.1:8080"
+            ));
+            // A placeholder; the caller returns the problems and never uses it.
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+    }
+}
+
+fn identifier(
+    problems: &mut Vec<String>,
+    name: &str,
+    value: Option<&str>,
+    default: &str,
+) -> Option<Id> {
+    let text = value.unwrap_or(default);
+    match Id::new(text) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            problems.push(format!("`{name}` is `{text}`: {e}"));
+            None
+        }
+    }
+}
+
+impl Config {
+    pub const DEFAULT_DATA_DIR: &'static str = "./data";
+    pub const DEFAULT_ORIGIN: &'static str = "evidence-ledger.local/log";
+    pub const DEFAULT_HTTP: &'static str = "127.0.0.1:8080";
+    pub const DEFAULT_GRPC: &'static str = "127.0.0.1:8081";
+
+    /// Validates every field, reporting all problems together.
+    pub fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
+        Config::validate_with(raw, Vec::new())
+    }
+
+    /// Validates every field; `earlier` problems (from reading the file) are reported
+    /// first, together with these.
+    pub fn validate_with(raw: RawConfig, earlier: Vec<String>) -> Result<Config, ConfigErrors> {
+        let mut p = earlier;
+        let data_dir = raw
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(Config::DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            p.push("`data_dir` is empty".to_string());
+        } else if data_dir.exists() && !data_dir.is_dir() {
+            p.push(format!(
+                "`data_dir` {} exists and is not a directory",
+                data_dir.display()
+            ));
+        }
+        let origin = raw
+            .origin
+            .unwrap_or_else(|| Config::DEFAULT_ORIGIN.to_string());
+        if !ledger_core::note::is_valid_key_name(&origin) {
+            p.push(format!(
+                "`origin` is `{origin}`; it must be non-empty, without spaces or `+` (it names the log key, C2SP signed-note)"
+            ));
+        }
+        let http_listen = address(
+            &mut p,
+            "http_listen",
+            raw.http_listen.as_deref(),
+            Config::DEFAULT_HTTP,
+        );
+        let grpc_listen = address(
+            &mut p,
+            "grpc_listen",
+            raw.grpc_listen.as_deref(),
+            Config::DEFAULT_GRPC,
+        );
+        if http_listen == grpc_listen && http_listen.port() != 0 {
+            p.push(format!(
+                "`http_listen` and `grpc_listen` are both {http_listen}; they need two listeners"
+            ));
+        }
+        let skew = ranged(
+            &mut p,
+            "max_future_skew_secs",
+            raw.max_future_skew_secs,
+            300,
+            0,
+            7 * 86_400,
+        );
+        let ttl = ranged(
+            &mut p,
+            "enrolment_token_ttl_secs",
+            raw.enrolment_token_ttl_secs,
+            86_400,
+            1,
+            365 * 86_400,
+        );
+        let max_batch_records = ranged(
+            &mut p,
+            "max_batch_records",
+            raw.max_batch_records,
+            4096,
+            1,
+            65_536,
+        );
+        let max_request_bytes = ranged(
+            &mut p,
+            "max_request_bytes",
+            raw.max_request_bytes,
+            16 << 20,
+            65_536,
+            1 << 30,
+        );
+        let retry_after_secs = ranged(&mut p, "retry_after_secs", raw.retry_after_secs, 1, 1, 3600);
+        let admin_token_sha256 = match raw.admin_token_sha256.as_deref() {
+            None => None,
+            Some(h) => match hex::decode(h)
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            {
+                Some(b) => Some(b),
+                None => {
+                    p.push("`admin_token_sha256` must be 64 hex digits (a SHA-256)".to_string());
+                    None
+                }
+            },
+        };
+        let operator_site_id = identifier(
+            &mut p,
+            "operator_site_id",
+            raw.operator_site_id.as_deref(),
+            "operator",
+        );
+        let operator_appliance_id = identifier(
+            &mut p,
+            "operator_appliance_id",
+            raw.operator_appliance_id.as_deref(),
+            "ledger-operator",
+        );
+        let sequencer_max_batch = ranged(
+            &mut p,
+            "sequencer_max_batch",
+            raw.sequencer_max_batch,
+            1024,
+            1,
+            1 << 20,
+        );
+        let delay = ranged(
+            &mut p,
+            "sequencer_max_delay_ms",
+            raw.sequencer_max_delay_ms,
+            5,
+            0,
+            10_000,
+        );
+        let queue = ranged(
+            &mut p,
+            "sequencer_queue_capacity",
+            raw.sequencer_queue_capacity,
+            4096,
+            1,
+            1 << 20,
+        );
+        let (true, Some(operator_site_id), Some(operator_appliance_id)) =
+            (p.is_empty(), operator_site_id, operator_appliance_id)
+        else {
+            return Err(ConfigErrors { problems: p });
+        };
+        Ok(Config {
+            data_dir,
+            origin,
+            http_listen,
+            grpc_listen,
+            max_future_skew: Duration::from_secs(skew),
+            enrolment_token_ttl: Duration::from_secs(ttl),
+            max_batch_records: max_batch_records as usize,
+            max_request_bytes: max_request_bytes as usize,
+            retry_after_secs,
+            admin_token_sha256,
+            operator_site_id,
+            operator_appliance_id,
+            sequencer_max_batch: sequencer_max_batch as usize,
+            sequencer_max_delay: Duration::from_millis(delay),
+            sequencer_queue_capacity: queue as usize,
+            public_entry_bundles: raw.public_entry_bundles.unwrap_or(false),
+        })
+    }
+
+    /// A configuration for tests and tools: defaults, ephemeral ports on 127.0.0.1.
+    pub fn for_dir(dir: &Path) -> Result<Config, ConfigErrors> {
+        Config::validate(RawConfig {
+            data_dir: Some(dir.to_path_buf()),
+            http_listen: Some("127.0.0.1:0".into()),
+            grpc_listen: Some("127.0.0.1:0".into()),
+            ..RawConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let c = Config::validate(RawConfig::default()).expect("defaults are valid");
+        assert_eq!(c.http_listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.max_future_skew, Duration::from_secs(300));
+        assert_eq!(c.operator_site_id.as_str(), "operator");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            origin = "has space"
+            http_listen = "nowhere"
+            max_future_skew_secs = -1
+            admin_token_sha256 = "abc"
+            operator_site_id = "bad/id"
+        "#;
+        let raw = RawConfig::from_toml(text).expect("types are right");
+        let err = Config::validate(raw).unwrap_err();
+        assert_eq!(err.problems.len(), 5, "{err}");
+        for needle in [
+            "origin",
+            "http_listen",
+            "max_future_skew_secs",
+            "admin_token_sha256",
+            "operator_site_id",
+        ] {
+            assert!(
+                err.to_string().contains(needle),
+                "{needle} missing in {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_all_reported() {
+        let err = RawConfig::from_toml("colour = 1\nhttp_listen = 5\nmax_batch_records = \"x\"\n")
+            .unwrap_err();
+        assert_eq!(err.problems.len(), 3, "{err}");
+        assert!(err
+            .problems
+            .iter()
+            .any(|p| p.contains("unknown setting `colour`")));
+    }
+
+    #[test]
+    fn same_listener_twice_is_refused() {
+        let raw = RawConfig {
+            http_listen: Some("127.0.0.1:9000".into()),
+            grpc_listen: Some("127.0.0.1:9000".into()),
+            ..RawConfig::default()
+        };
+        assert!(Config::validate(raw).unwrap_err().problems[0].contains("two listeners"));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file =
+            RawConfig::from_toml("origin = \"a.example/log\"\nhttp_listen = \"127.0.0.1:1\"")
+                .unwrap();
+        let flags = RawConfig {
+            origin: Some("b.example/log".into()),
+            ..RawConfig::default()
+        };
+        let merged = file.merge(flags);
+        assert_eq!(merged.origin.as_deref(), Some("b.example/log"));
+        assert_eq!(merged.http_listen.as_deref(), Some("127.0.0.1:1"));
+    }
+}

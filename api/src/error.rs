@@ -1,0 +1,182 @@
+//! [`AppError`]: the one error type that leaves the server. Every failure becomes a
+//! stable HTTP status, a stable machine-readable code and a message for people; gRPC gets
+//! the matching status code. Internal details (storage errors, corruption reports) are
+//! logged and answered with a generic message, never sent to the client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ledger::LedgerError;
+
+/// An error answered to a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AppError {
+    pub status: StatusCode,
+    /// Stable, machine-readable reason, e.g. `sequence_gap`. Also the label of the
+    /// rejects-by-reason metric.
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds for `Retry-After` (back-pressure only).
+    pub retry_after: Option<u64>,
+}
+
+impl AppError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+        AppError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// A well-formed request that fails a verification rule (signature, key, clock).
+    pub fn rejected(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn busy(retry_after: u64) -> AppError {
+        AppError {
+            retry_after: Some(retry_after),
+            ..AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the append queue is full; retry after the time in Retry-After",
+            )
+        }
+    }
+
+    /// Something went wrong inside the server. The detail goes to the server log only.
+    pub fn internal(detail: impl std::fmt::Display) -> AppError {
+        tracing::error!("internal error: {detail}");
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error; the operator can find the details in the server log",
+        )
+    }
+
+    /// Maps a log error. `retry_after` is used for [`LedgerError::Busy`].
+    pub fn from_ledger(e: LedgerError, retry_after: u64) -> AppError {
+        match e {
+            LedgerError::Busy { .. } => AppError::busy(retry_after),
+            LedgerError::Stopped { reason } => {
+                tracing::error!("ledger stopped: {reason}");
+                AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the ledger is not accepting appends; the operator must look at the server log",
+                )
+            }
+            LedgerError::NotFound { what } => AppError::not_found(format!("{what} not found")),
+            LedgerError::InvalidRequest(m) => AppError::bad_request("invalid_request", m),
+            LedgerError::Proof(p) => AppError::bad_request("invalid_request", p.to_string()),
+            LedgerError::EntryTooLarge { len } => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("entry is {len} bytes; one log entry is at most 65535 bytes"),
+            ),
+            LedgerError::EmptyEntry => {
+                AppError::bad_request("empty", "empty entries are not accepted")
+            }
+            other => AppError::internal(other),
+        }
+    }
+
+    /// The gRPC status with the same meaning; the stable code travels in the
+    /// `x-error-code` metadata entry.
+    pub fn to_status(&self) -> tonic::Status {
+        use tonic::Code;
+        let code = match self.status {
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => Code::InvalidArgument,
+            StatusCode::PAYLOAD_TOO_LARGE => Code::OutOfRange,
+            StatusCode::UNAUTHORIZED => Code::Unauthenticated,
+            StatusCode::FORBIDDEN => Code::PermissionDenied,
+            StatusCode::NOT_FOUND => Code::NotFound,
+            StatusCode::CONFLICT => Code::FailedPrecondition,
+            StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+            _ => Code::Internal,
+        };
+        let mut status = tonic::Status::new(code, self.message.clone());
+        if let Ok(v) = self.code.parse() {
+            status.metadata_mut().insert("x-error-code", v);
+        }
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = secs.to_string().parse() {
+                status.metadata_mut().insert("retry-after", v);
+            }
+        }
+        status
+    }
+
+    /// The JSON body of an error answer: `{"error": {"code": …, "message": …}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "error": { "code": self.code, "message": self.message } })
+    }
+}
+
+impl From<AppError> for tonic::Status {
+    fn from(e: AppError) -> tonic::Status {
+        e.to_status()
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_carries_retry_after_over_http_and_grpc() {
+        let e = AppError::from_ledger(LedgerError::Busy { capacity: 4 }, 2);
+        let r = e.clone().into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers().get(header::RETRY_AFTER).unwrap(), "2");
+        let s = e.to_status();
+        assert_eq!(s.code(), tonic::Code::Unavailable);
+        assert_eq!(s.metadata().get("x-error-code").unwrap(), "busy");
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let e = AppError::from_ledger(
+            LedgerError::Corrupt {
+                what: "secret path /var/lib/x".into(),
+            },
+            1,
+        );
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("/var/lib"));
+    }
+}

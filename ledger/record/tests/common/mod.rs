@@ -1,0 +1,383 @@
+//! Helpers shared by the integration tests: fixed keys, sample records, the shared
+//! vectors directory, and a naive CBOR writer that follows docs/RECORDS.md on its own, as
+//! an oracle independent of the crate's encoder (and of cbor4ii).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use ledger_record::{
+    Body, ChainId, EvidenceBody, EvidenceItem, Hash, HealingBody, Id, KeyBody, KeyId, Outcome,
+    Record, RevocationReason, SigningKey, Status, Tier, UnsignedRecord,
+};
+
+/// `<workspace root>/../shared/vectors`, found by walking up from this crate.
+pub fn vectors_dir() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("shared").join("vectors"))
+        .find(|candidate| candidate.is_dir())
+        .expect("shared/vectors beside the workspace")
+}
+
+/// A deterministic signing key; different `n` give different keys.
+pub fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+pub fn id(s: &str) -> Id {
+    Id::new(s).unwrap()
+}
+
+pub fn chain(site: &str, appliance: &str) -> ChainId {
+    ChainId::new(id(site), id(appliance))
+}
+
+pub fn item(i: usize) -> EvidenceItem {
+    let status = [Status::Pass, Status::Warning, Status::Fail, Status::Error][i % 4];
+    EvidenceItem {
+        check_type: id(&format!("check_{i}")),
+        host: id(&format!("ws-{:02}.clinic.example", i % 5)),
+        status,
+        observed_at_ms: 1_700_000_000_000 + i as u64 * 1000,
+        details: format!("detail line {i}\nsecond line"),
+        controls: vec!["HIPAA:164.312(b)".into(), format!("SOC2:CC7.{}", i % 3)],
+    }
+}
+
+pub fn items(n: usize) -> Vec<EvidenceItem> {
+    (0..n).map(item).collect()
+}
+
+pub fn healing_body() -> HealingBody {
+    HealingBody {
+        incident_id: id("inc-2024-0001"),
+        check_type: id("disk_space"),
+        pattern_signature: "disk_full:/var".into(),
+        tier: Tier::L2,
+        runbook_id: id("rb.clean-tmp"),
+        action: "removed 3 GiB of stale files from /var/tmp".into(),
+        outcome: Outcome::Success,
+        started_at_ms: 1_700_000_000_000,
+        ended_at_ms: 1_700_000_004_500,
+        state_before: "97% used".into(),
+        state_after: "61% used".into(),
+    }
+}
+
+/// An unsigned record of appliance `clinic-1/box-1` signed by `key(1)`.
+pub fn unsigned(sequence: u64, prev_hash: Hash, body: Body) -> UnsignedRecord {
+    UnsignedRecord {
+        site_id: id("clinic-1"),
+        appliance_id: id("box-1"),
+        sequence,
+        prev_hash,
+        time_ms: 1_700_000_000_000 + sequence,
+        key_id: KeyId::of(&key(1).verifying_key()),
+        body,
+    }
+}
+
+/// One record of every body form, each the first of its own appliance chain.
+pub fn one_of_each_kind() -> Vec<Record> {
+    let signer = key(1);
+    let operator = key(9);
+    let mut out = Vec::new();
+    let bodies = vec![
+        Body::Evidence(EvidenceBody::inline(items(3)).unwrap()),
+        Body::Evidence(EvidenceBody::committed(&items(7)).unwrap()),
+        Body::Healing(healing_body()),
+    ];
+    for body in bodies {
+        out.push(Record::sign(unsigned(1, Hash([0; 32]), body), &signer).unwrap());
+    }
+    // Rotation: signed by the old key, in the appliance's chain.
+    out.push(
+        Record::sign(
+            unsigned(
+                1,
+                Hash([0; 32]),
+                Body::Key(KeyBody::Rotation {
+                    old_key_id: KeyId::of(&signer.verifying_key()),
+                    new_public_key: key(2).verifying_key(),
+                }),
+            ),
+            &signer,
+        )
+        .unwrap(),
+    );
+    // Enrolment and revocation: signed by the operator, in the operator's chain.
+    for body in [
+        KeyBody::Enrolment {
+            subject: chain("clinic-1", "box-1"),
+            public_key: signer.verifying_key(),
+            enrolment_token_id: id("tok-123"),
+        },
+        KeyBody::Revocation {
+            subject: chain("clinic-1", "box-1"),
+            key_id: KeyId::of(&signer.verifying_key()),
+            reason: RevocationReason::KeyCompromise,
+        },
+    ] {
+        let u = UnsignedRecord {
+            site_id: id("operator"),
+            appliance_id: id("ledger-operator"),
+            sequence: 1,
+            prev_hash: Hash([0; 32]),
+            time_ms: 1_700_000_000_000,
+            key_id: KeyId::of(&operator.verifying_key()),
+            body: Body::Key(body),
+        };
+        out.push(Record::sign(u, &operator).unwrap());
+    }
+    out
+}
+
+// ---- A naive CBOR writer (RFC 8949 §3), independent of the crate -----------------------
+
+/// A CBOR item written exactly as described, in the given order, so tests can also
+/// produce every non-deterministic variant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum N {
+    /// Unsigned integer, shortest head.
+    U(u64),
+    /// Unsigned integer with a forced additional-information value (24..=27).
+    Wide(u64, u8),
+    B(Vec<u8>),
+    T(String),
+    A(Vec<N>),
+    /// Map with entries in the given order.
+    M(Vec<(N, N)>),
+    /// Indefinite-length array / map / text.
+    IndefA(Vec<N>),
+    IndefM(Vec<(N, N)>),
+    IndefT(Vec<String>),
+    /// Bytes copied verbatim.
+    Raw(Vec<u8>),
+}
+
+pub fn head(major: u8, n: u64) -> Vec<u8> {
+    let m = major << 5;
+    if n < 24 {
+        vec![m | n as u8]
+    } else if n <= 0xff {
+        vec![m | 24, n as u8]
+    } else if n <= 0xffff {
+        let mut v = vec![m | 25];
+        v.extend_from_slice(&(n as u16).to_be_bytes());
+        v
+    } else if n <= 0xffff_ffff {
+        let mut v = vec![m | 26];
+        v.extend_from_slice(&(n as u32).to_be_bytes());
+        v
+    } else {
+        let mut v = vec![m | 27];
+        v.extend_from_slice(&n.to_be_bytes());
+        v
+    }
+}
+
+impl N {
+    pub fn enc(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            N::U(n) => out.extend(head(0, *n)),
+            N::Wide(n, info) => {
+                out.push(*info);
+                let width = match info {
+                    24 => 1,
+                    25 => 2,
+                    26 => 4,
+                    27 => 8,
+                    _ => panic!("bad width"),
+                };
+                out.extend_from_slice(&n.to_be_bytes()[8 - width..]);
+            }
+            N::B(b) => {
+                out.extend(head(2, b.len() as u64));
+                out.extend_from_slice(b);
+            }
+            N::T(s) => {
+                out.extend(head(3, s.len() as u64));
+                out.extend_from_slice(s.as_bytes());
+            }
+            N::A(items) => {
+                out.extend(head(4, items.len() as u64));
+                items.iter().for_each(|i| i.write(out));
+            }
+            N::M(entries) => {
+                out.extend(head(5, entries.len() as u64));
+                for (k, v) in entries {
+                    k.write(out);
+                    v.write(out);
+                }
+            }
+            N::IndefA(items) => {
+                out.push(0x9f);
+                items.iter().for_each(|i| i.write(out));
+                out.push(0xff);
+            }
+            N::IndefM(entries) => {
+                out.push(0xbf);
+                for (k, v) in entries {
+                    k.write(out);
+                    v.write(out);
+                }
+                out.push(0xff);
+            }
+            N::IndefT(chunks) => {
+                out.push(0x7f);
+                for c in chunks {
+                    N::T(c.clone()).write(out);
+                }
+                out.push(0xff);
+            }
+            N::Raw(b) => out.extend_from_slice(b),
+        }
+    }
+}
+
+pub fn t(s: &str) -> N {
+    N::T(s.to_owned())
+}
+
+/// A map with unsigned keys, in the given order.
+pub fn m(entries: Vec<(u64, N)>) -> N {
+    N::M(entries.into_iter().map(|(k, v)| (N::U(k), v)).collect())
+}
+
+// ---- The schema of docs/RECORDS.md, written out naively ---------------------------------
+
+pub fn naive_item(item: &EvidenceItem) -> N {
+    let status = match item.status {
+        Status::Pass => 0,
+        Status::Warning => 1,
+        Status::Fail => 2,
+        Status::Error => 3,
+    };
+    m(vec![
+        (0, t(item.check_type.as_str())),
+        (1, t(item.host.as_str())),
+        (2, N::U(status)),
+        (3, N::U(item.observed_at_ms)),
+        (4, t(&item.details)),
+        (5, N::A(item.controls.iter().map(|c| t(c)).collect())),
+    ])
+}
+
+pub fn naive_body(body: &Body) -> N {
+    match body {
+        Body::Evidence(EvidenceBody::Inline { items }) => m(vec![
+            (0, N::U(1)),
+            (1, N::A(items.iter().map(naive_item).collect())),
+        ]),
+        Body::Evidence(EvidenceBody::Committed {
+            items_root,
+            item_count,
+        }) => m(vec![
+            (0, N::U(1)),
+            (2, N::B(items_root.0.to_vec())),
+            (3, N::U(*item_count)),
+        ]),
+        Body::Healing(h) => {
+            let tier = match h.tier {
+                Tier::L1 => 1,
+                Tier::L2 => 2,
+                Tier::L3 => 3,
+            };
+            let outcome = match h.outcome {
+                Outcome::Success => 0,
+                Outcome::Failure => 1,
+                Outcome::Escalated => 2,
+            };
+            m(vec![
+                (0, N::U(1)),
+                (1, t(h.incident_id.as_str())),
+                (2, t(h.check_type.as_str())),
+                (3, t(&h.pattern_signature)),
+                (4, N::U(tier)),
+                (5, t(h.runbook_id.as_str())),
+                (6, t(&h.action)),
+                (7, N::U(outcome)),
+                (8, N::U(h.started_at_ms)),
+                (9, N::U(h.ended_at_ms)),
+                (10, t(&h.state_before)),
+                (11, t(&h.state_after)),
+            ])
+        }
+        Body::Key(KeyBody::Enrolment {
+            subject,
+            public_key,
+            enrolment_token_id,
+        }) => m(vec![
+            (0, N::U(1)),
+            (1, N::U(0)),
+            (2, t(subject.site_id.as_str())),
+            (3, t(subject.appliance_id.as_str())),
+            (4, N::B(public_key.as_bytes().to_vec())),
+            (5, t(enrolment_token_id.as_str())),
+        ]),
+        Body::Key(KeyBody::Rotation {
+            old_key_id,
+            new_public_key,
+        }) => m(vec![
+            (0, N::U(1)),
+            (1, N::U(1)),
+            (2, N::B(old_key_id.0.to_vec())),
+            (3, N::B(new_public_key.as_bytes().to_vec())),
+        ]),
+        Body::Key(KeyBody::Revocation {
+            subject,
+            key_id,
+            reason,
+        }) => m(vec![
+            (0, N::U(1)),
+            (1, N::U(2)),
+            (2, t(subject.site_id.as_str())),
+            (3, t(subject.appliance_id.as_str())),
+            (4, N::B(key_id.0.to_vec())),
+            (5, N::U(reason.code())),
+        ]),
+    }
+}
+
+pub fn kind_code(body: &Body) -> u64 {
+    match body {
+        Body::Evidence(_) => 1,
+        Body::Healing(_) => 2,
+        Body::Key(_) => 3,
+    }
+}
+
+/// The envelope entries of docs/RECORDS.md in key order, signature last when given.
+pub fn naive_entries(u: &UnsignedRecord, signature: Option<&[u8; 64]>) -> Vec<(u64, N)> {
+    let mut entries = vec![
+        (0, N::U(1)),
+        (1, N::U(kind_code(&u.body))),
+        (2, t(u.site_id.as_str())),
+        (3, t(u.appliance_id.as_str())),
+        (4, N::U(u.sequence)),
+        (5, N::B(u.prev_hash.0.to_vec())),
+        (6, N::U(u.time_ms)),
+        (7, N::B(u.key_id.0.to_vec())),
+        (8, naive_body(&u.body)),
+    ];
+    if let Some(sig) = signature {
+        entries.push((9, N::B(sig.to_vec())));
+    }
+    entries
+}
+
+/// The naive encoding of a signed record.
+pub fn naive_record(record: &Record) -> Vec<u8> {
+    m(naive_entries(
+        record.unsigned(),
+        Some(&record.signature().to_bytes()),
+    ))
+    .enc()
+}

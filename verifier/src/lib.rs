@@ -1,0 +1,37 @@
+//! The auditor's offline verifier, `ledger-verify`: everything an auditor checks while
+//! trusting only the log's public key and Bitcoin block headers.
+//!
+//! What this crate implements:
+//! - [`merkle`]: RFC 9162 §2.1.3.2 inclusion and §2.1.4.2 consistency proofs given on the
+//!   command line (consistency from size 0 is refused);
+//! - [`receipt`]: C2SP tlog-proof receipts (checkpoint signature, leaf hash, inclusion);
+//! - [`ots`]: OpenTimestamps `.ots` listing and Bitcoin verification against supplied
+//!   headers (message = header bytes 36..68, time = nTime);
+//! - [`package`]: the evidence package format version 1 (docs/EVIDENCE_PACKAGE.md):
+//!   reader, [`PackageWriter`](package::PackageWriter) for exporters, and verification
+//!   of every record signature with the key valid at its log index, per-appliance
+//!   completeness, one multiproof of every entry against one signed checkpoint, and the
+//!   checkpoint's timestamp; findings are collected into a [`Report`](package::Report);
+//! - [`citation`]: citation strings for records in reports, checked back against a
+//!   package.
+//!
+//! What it deliberately does not do: any network access, async runtime or storage engine
+//! (the dependency tree has neither tokio nor RocksDB; CI checks it); fetching block
+//! headers (they are the auditor's input); verifying Litecoin or Ethereum attestations;
+//! witness cosignatures; proving that a package holds *every* record of a period beyond
+//! the per-appliance sequence ranges it declares (docs/EVIDENCE_PACKAGE.md §9).
+//!
+//! Errors are one [`VerifyError`] enum keeping malformed input, I/O and verification
+//! failures apart; the binary maps them to exit codes 2, 2 and 1.
+
+pub mod citation;
+pub mod error;
+pub mod files;
+pub mod hashes;
+pub mod merkle;
+pub mod ots;
+pub mod package;
+pub mod receipt;
+pub mod utc;
+
+pub use error::VerifyError;

@@ -1,0 +1,503 @@
+//! `ledger-verify`: the command line. Glue only: parsing arguments, reading files,
+//! printing, and the exit codes, which are decided here and nowhere else:
+//! 0 valid, 1 checked and invalid (with the reason), 2 usage error or unreadable or
+//! malformed input.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use verifier::citation::Citation;
+use verifier::files::{load_verifier_key, read_limited, read_text_limited, MAX_SMALL_FILE};
+use verifier::hashes::{hash_b64, parse_hash_b64, parse_proof};
+use verifier::package::{
+    check_citation, verify_package, Package, Progress, SignatureMode, VerifyOptions,
+};
+use verifier::utc::{format_unix_millis, format_unix_seconds};
+use verifier::VerifyError;
+
+/// Offline verification of Evidence Ledger proofs, receipts, timestamps and evidence
+/// packages. Exit codes: 0 valid, 1 checked and invalid, 2 usage error or unreadable or
+/// malformed input.
+#[derive(Debug, Parser)]
+#[command(name = "ledger-verify", version)]
+struct Cli {
+    /// Print a machine-readable JSON result on standard output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check an RFC 9162 inclusion proof (audit path) for a leaf hash.
+    Inclusion {
+        /// RFC 6962 leaf hash, base64.
+        #[arg(long)]
+        leaf_hash: String,
+        /// Leaf index (0-based).
+        #[arg(long)]
+        index: u64,
+        /// Tree size.
+        #[arg(long)]
+        size: u64,
+        /// Tree root, base64.
+        #[arg(long)]
+        root: String,
+        /// File with the audit path, one base64 hash per line, leaf side first.
+        #[arg(long)]
+        proof: PathBuf,
+    },
+    /// Check an RFC 9162 consistency proof between two tree heads (size1 ≥ 1).
+    Consistency {
+        #[arg(long)]
+        size1: u64,
+        #[arg(long)]
+        root1: String,
+        #[arg(long)]
+        size2: u64,
+        #[arg(long)]
+        root2: String,
+        /// File with the proof, one base64 hash per line.
+        #[arg(long)]
+        proof: PathBuf,
+    },
+    /// Check a C2SP tlog-proof receipt for an entry.
+    Receipt {
+        /// The .tlog-proof file.
+        file: PathBuf,
+        /// The entry bytes (the record) the receipt is for.
+        #[arg(long)]
+        entry: PathBuf,
+        /// The log's verifier key (name+keyid+key), or @FILE.
+        #[arg(long)]
+        key: String,
+    },
+    /// OpenTimestamps proofs.
+    Ots {
+        #[command(subcommand)]
+        command: OtsCommand,
+    },
+    /// Verify an evidence package (docs/EVIDENCE_PACKAGE.md).
+    Package {
+        /// The package directory.
+        path: PathBuf,
+        /// The log's verifier key (name+keyid+key), or @FILE.
+        #[arg(long)]
+        key: String,
+        /// Bitcoin block headers you trust, `HEIGHT HEX80` per line.
+        #[arg(long)]
+        block_headers: Option<PathBuf>,
+        /// Pin the operator key (64 hex digits) instead of taking it from the package.
+        #[arg(long)]
+        operator_key: Option<String>,
+        /// Verify every signature strictly, one by one, instead of in batches.
+        #[arg(long)]
+        strict_signatures: bool,
+        /// Also print the citation string of the record at this log index.
+        #[arg(long)]
+        cite: Option<u64>,
+    },
+    /// Check a citation string against an evidence package.
+    Cite {
+        /// The citation, evidence-ledger:v1:<origin>:<index>:<size>:<root>.
+        citation: String,
+        /// The package directory that proves it.
+        #[arg(long)]
+        package: PathBuf,
+        /// The log's verifier key (name+keyid+key), or @FILE.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OtsCommand {
+    /// List the digest and attestations of a .ots file.
+    Info {
+        /// The .ots file.
+        file: PathBuf,
+    },
+    /// Verify a .ots file for a target file against Bitcoin block headers.
+    Verify {
+        /// The .ots file.
+        file: PathBuf,
+        /// The stamped file.
+        #[arg(long)]
+        target: PathBuf,
+        /// Bitcoin block headers, `HEIGHT HEX80` per line.
+        #[arg(long)]
+        block_headers: PathBuf,
+    },
+}
+
+/// The outcome of a command that ran to the end.
+struct Outcome {
+    valid: bool,
+    text: String,
+    json: Value,
+}
+
+impl Outcome {
+    fn valid(text: String, json: Value) -> Outcome {
+        Outcome {
+            valid: true,
+            text,
+            json,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(&cli.command) {
+        Ok(outcome) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome.json).unwrap_or_default()
+                );
+            } else {
+                print!("{}", outcome.text);
+            }
+            ExitCode::from(if outcome.valid { 0 } else { 1 })
+        }
+        Err(e) => {
+            let invalid = e
+                .downcast_ref::<VerifyError>()
+                .is_some_and(VerifyError::is_verification_failure);
+            let (code, label) = if invalid {
+                (1, "INVALID")
+            } else {
+                (2, "error")
+            };
+            if cli.json {
+                let body = json!({
+                    "valid": false,
+                    "error": format!("{e:#}"),
+                    "error_kind": if invalid { "invalid" } else { "malformed_or_unreadable" },
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                );
+            }
+            eprintln!("{label}: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
+    read_text_limited(path, MAX_SMALL_FILE).with_context(|| format!("reading {what}"))
+}
+
+fn run(command: &Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Inclusion {
+            leaf_hash,
+            index,
+            size,
+            root,
+            proof,
+        } => {
+            let leaf = parse_hash_b64(leaf_hash, "--leaf-hash")?;
+            let root = parse_hash_b64(root, "--root")?;
+            let path = parse_proof(&read_text(proof, "the proof file")?)
+                .with_context(|| format!("parsing {}", proof.display()))?;
+            verifier::merkle::check_inclusion(&leaf, *index, *size, &root, &path)?;
+            Ok(Outcome::valid(
+                format!(
+                    "Inclusion proof valid: leaf {} is at index {index} of the tree of size {size} with root {}.\n",
+                    hash_b64(&leaf),
+                    hash_b64(&root)
+                ),
+                json!({"valid": true, "leaf_hash": hash_b64(&leaf), "index": index, "size": size, "root": hash_b64(&root)}),
+            ))
+        }
+        Command::Consistency {
+            size1,
+            root1,
+            size2,
+            root2,
+            proof,
+        } => {
+            let r1 = parse_hash_b64(root1, "--root1")?;
+            let r2 = parse_hash_b64(root2, "--root2")?;
+            let path = parse_proof(&read_text(proof, "the proof file")?)
+                .with_context(|| format!("parsing {}", proof.display()))?;
+            verifier::merkle::check_consistency(*size1, &r1, *size2, &r2, &path)?;
+            Ok(Outcome::valid(
+                format!(
+                    "Consistency proof valid: the tree of size {size1} with root {} is a prefix of the tree of size {size2} with root {}.\n",
+                    hash_b64(&r1),
+                    hash_b64(&r2)
+                ),
+                json!({"valid": true, "size1": size1, "root1": hash_b64(&r1), "size2": size2, "root2": hash_b64(&r2)}),
+            ))
+        }
+        Command::Receipt { file, entry, key } => {
+            let log = load_verifier_key(key).context("loading the log key")?;
+            let receipt = read_limited(file, MAX_SMALL_FILE).context("reading the receipt")?;
+            let entry_bytes = read_limited(entry, MAX_SMALL_FILE).context("reading the entry")?;
+            let s = verifier::receipt::check_receipt(&receipt, &entry_bytes, &log)
+                .with_context(|| format!("checking {}", file.display()))?;
+            Ok(Outcome::valid(
+                format!(
+                    "Receipt valid: the entry (leaf hash {}) is at index {} of log {}, tree size {} with root {}, in a checkpoint signed by {}.\n",
+                    hash_b64(&s.leaf_hash),
+                    s.index,
+                    s.origin,
+                    s.tree_size,
+                    hash_b64(&s.root),
+                    log.verifier_key()
+                ),
+                json!({"valid": true, "origin": s.origin, "index": s.index, "tree_size": s.tree_size,
+                       "root": hash_b64(&s.root), "leaf_hash": hash_b64(&s.leaf_hash)}),
+            ))
+        }
+        Command::Ots { command } => run_ots(command),
+        Command::Package {
+            path,
+            key,
+            block_headers,
+            operator_key,
+            strict_signatures,
+            cite,
+        } => run_package(
+            path,
+            key,
+            block_headers.as_deref(),
+            operator_key.as_deref(),
+            *strict_signatures,
+            *cite,
+        ),
+        Command::Cite {
+            citation,
+            package,
+            key,
+        } => {
+            let log = load_verifier_key(key).context("loading the log key")?;
+            let citation = Citation::parse(citation.trim())?;
+            let pkg = Package::read_dir(package)
+                .with_context(|| format!("reading the package {}", package.display()))?;
+            let r = check_citation(&pkg, &citation, &log)?;
+            Ok(Outcome::valid(
+                format!(
+                    "Citation valid: log index {} of log {} (tree size {}, root {}) is the {} record {} sequence {} (appliance time {}), record hash {}.\n",
+                    citation.index,
+                    citation.origin,
+                    citation.size,
+                    hash_b64(&citation.root),
+                    r.kind,
+                    r.chain,
+                    r.sequence,
+                    format_unix_millis(r.time_ms),
+                    r.record_hash
+                ),
+                json!({"valid": true, "citation": citation.to_string(), "origin": citation.origin,
+                       "index": citation.index, "size": citation.size, "root": hash_b64(&citation.root),
+                       "kind": r.kind, "chain": r.chain, "sequence": r.sequence, "time_ms": r.time_ms,
+                       "record_hash": r.record_hash}),
+            ))
+        }
+    }
+}
+
+fn run_ots(command: &OtsCommand) -> anyhow::Result<Outcome> {
+    match command {
+        OtsCommand::Info { file } => {
+            let bytes = read_limited(file, MAX_SMALL_FILE).context("reading the .ots file")?;
+            let info = verifier::ots::ots_info(&bytes)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let mut text = format!("File hash: {} {}\n", info.file_hash_op, info.file_digest);
+            text.push_str(&format!("Attestations ({}):\n", info.attestations.len()));
+            for a in &info.attestations {
+                use verifier::ots::AttestationInfo as A;
+                let line = match a {
+                    A::Bitcoin {
+                        height,
+                        merkle_root,
+                    } => format!("Bitcoin block {height}, Merkle root {merkle_root}"),
+                    A::Litecoin {
+                        height,
+                        merkle_root,
+                    } => format!("Litecoin block {height}, Merkle root {merkle_root}"),
+                    A::Ethereum { height } => format!("Ethereum block {height}"),
+                    A::Pending { uri, commitment } => {
+                        format!("pending at {uri}, commitment {commitment}")
+                    }
+                    A::Unknown { tag } => format!("unknown attestation, tag {tag}"),
+                };
+                text.push_str(&format!("  {line}\n"));
+            }
+            Ok(Outcome::valid(text, serde_json::to_value(&info)?))
+        }
+        OtsCommand::Verify {
+            file,
+            target,
+            block_headers,
+        } => {
+            let ots = read_limited(file, MAX_SMALL_FILE).context("reading the .ots file")?;
+            let target_bytes = std::fs::read(target)
+                .map_err(|source| VerifyError::Io {
+                    path: target.clone(),
+                    source,
+                })
+                .context("reading the target file")?;
+            let headers =
+                verifier::ots::parse_headers(&read_text(block_headers, "the block headers")?)
+                    .with_context(|| format!("parsing {}", block_headers.display()))?;
+            let check = verifier::ots::verify_ots(&ots, &target_bytes, &headers)
+                .with_context(|| format!("verifying {}", file.display()))?;
+            let Some(v) = check.earliest() else {
+                anyhow::bail!("internal: a valid stamp without a verified attestation");
+            };
+            Ok(Outcome::valid(
+                format!(
+                    "Timestamp valid: {} existed by Bitcoin block {} ({}, block time {}), Merkle root {}.\n",
+                    target.display(),
+                    v.height,
+                    format_unix_seconds(u64::from(v.time)),
+                    v.time,
+                    v.merkle_root_display
+                ),
+                json!({"valid": true, "height": v.height, "time": v.time,
+                       "time_utc": format_unix_seconds(u64::from(v.time)),
+                       "merkle_root": v.merkle_root_display, "block_hash": v.block_hash_display,
+                       "digest": check.stamp_digest}),
+            ))
+        }
+    }
+}
+
+/// A progress bar on stderr, only when stderr is a terminal.
+struct Bar {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Progress for Bar {
+    fn start(&self, stage: &str, total: u64) {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {human_pos}/{human_len} ({eta} left)",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(stage.to_owned());
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(bar);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(bar) = b.as_ref() {
+                bar.inc(n);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(bar) = b.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+/// Packages with fewer records verify in about a second; no bar for them.
+const PROGRESS_THRESHOLD: usize = 50_000;
+
+fn run_package(
+    path: &Path,
+    key: &str,
+    block_headers: Option<&Path>,
+    operator_key: Option<&str>,
+    strict: bool,
+    cite: Option<u64>,
+) -> anyhow::Result<Outcome> {
+    let log = load_verifier_key(key).context("loading the log key")?;
+    let headers = match block_headers {
+        Some(p) => Some(
+            verifier::ots::parse_headers(&read_text(p, "the block headers")?)
+                .with_context(|| format!("parsing {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let operator_key = match operator_key {
+        Some(hex_key) => {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(hex_key, &mut bytes)
+                .map_err(|_| VerifyError::malformed("--operator-key", "expected 64 hex digits"))?;
+            Some(
+                ledger_record::VerifyingKey::from_bytes(&bytes).map_err(|_| {
+                    VerifyError::malformed("--operator-key", "not an Ed25519 public key")
+                })?,
+            )
+        }
+        None => None,
+    };
+    let pkg = Package::read_dir(path)
+        .with_context(|| format!("reading the package {}", path.display()))?;
+    if let Some(index) = cite {
+        if pkg.records.find(index).is_none() && pkg.keys.find(index).is_none() {
+            return Err(VerifyError::Unsupported(format!(
+                "--cite {index}: the package holds no record at that log index"
+            ))
+            .into());
+        }
+    }
+    let bar = Bar {
+        bar: std::sync::Mutex::new(None),
+    };
+    let show_bar = std::io::stderr().is_terminal() && pkg.records.len() >= PROGRESS_THRESHOLD;
+    let mut opts = VerifyOptions::new(&log);
+    opts.headers = headers.as_ref();
+    opts.operator_key = operator_key;
+    opts.signatures = if strict {
+        SignatureMode::Strict
+    } else {
+        SignatureMode::Batch
+    };
+    if show_bar {
+        opts.progress = Some(&bar);
+    }
+    let report = verify_package(&pkg, &opts);
+    let mut text = report.render_text();
+    let mut json = serde_json::to_value(&report)?;
+    if let Some(index) = cite {
+        let citation = Citation {
+            origin: pkg.checkpoint.origin.clone(),
+            index,
+            size: pkg.checkpoint.size,
+            root: pkg.checkpoint.root,
+        };
+        if report.valid {
+            text.push_str(&format!("Citation for log index {index}: {citation}\n"));
+        } else {
+            text.push_str(&format!(
+                "Citation for log index {index} (NOT backed: the package is invalid): {citation}\n"
+            ));
+        }
+        if let Value::Object(map) = &mut json {
+            map.insert("citation".into(), Value::String(citation.to_string()));
+        }
+    }
+    Ok(Outcome {
+        valid: report.valid,
+        text,
+        json,
+    })
+}
