@@ -11,6 +11,9 @@
 //! Presentation: `Authorization: Bearer <secret>` over HTTP, `authorization` metadata
 //! over gRPC.
 
+/// One `enrolment_tokens` row: secret hash, site, appliance, expiry and use times (ms).
+type TokenRow = (Vec<u8>, String, String, i64, Option<i64>);
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -300,7 +303,7 @@ impl Auth {
         let invalid = || AppError::forbidden("enrolment_token_invalid", "unknown enrolment token");
         let (id, secret) = token.split_once('.').ok_or_else(invalid)?;
         let conn = self.conn();
-        let row: Option<(Vec<u8>, String, String, i64, Option<i64>)> = conn
+        let row: Option<TokenRow> = conn
             .query_row(
                 "SELECT secret_sha256, site, appliance, expires_ms, used_ms FROM enrolment_tokens WHERE id = ?1",
                 params![id],

@@ -47,6 +47,9 @@ pub fn service(state: Arc<AppState>) -> LedgerServer<GrpcService> {
         .max_encoding_message_size(usize::MAX)
 }
 
+// tonic's `Status` is large by design and every handler returns it; boxing it here
+// would only add an allocation on the error path.
+#[allow(clippy::result_large_err)]
 fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Status> {
     let value = request
         .metadata()

@@ -109,7 +109,7 @@ fn serve_stops_cleanly_on_sigterm() {
         first.starts_with("log key: evidence-ledger.local/log+"),
         "{first}"
     );
-    while let Some(line) = lines.next() {
+    for line in lines.by_ref() {
         if line.unwrap().starts_with("listening:") {
             break;
         }

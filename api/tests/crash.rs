@@ -42,20 +42,27 @@ fn start(dir: &std::path::Path) -> Daemon {
         .expect("ledgerd starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("ledgerd printed its addresses")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("listening: http ") {
-            let http = rest.split(' ').next().unwrap().to_string();
-            // Keep draining stdout so the child never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return Daemon {
-                child,
-                http: format!("http://{http}"),
-            };
+    let http = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(rest) = line.strip_prefix("listening: http ") {
+                    break rest.split(' ').next().map(str::to_string);
+                }
+            }
+            _ => break None,
         }
+    };
+    let Some(http) = http else {
+        // Never leave a half-started daemon behind when the test fails.
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("ledgerd did not print its addresses");
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Daemon {
+        child,
+        http: format!("http://{http}"),
     }
 }
 

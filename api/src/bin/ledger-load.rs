@@ -10,6 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// One planned request of one appliance: its credential and the record bytes it sends.
+type PlannedRequest = (String, Vec<Vec<Vec<u8>>>);
+
 use anyhow::{bail, Context};
 use api::grpc::pb;
 use clap::{Parser, ValueEnum};
@@ -433,7 +436,7 @@ async fn main() -> anyhow::Result<()> {
         Mode::Both => vec![Mode::Grpc, Mode::Http],
         m => vec![m],
     };
-    let mut plans: Vec<Vec<(String, Vec<Vec<Vec<u8>>>)>> = Vec::new();
+    let mut plans: Vec<Vec<PlannedRequest>> = Vec::new();
     let mut samples = Vec::new();
     for _ in &protocols {
         let mut plan = Vec::new();
