@@ -133,12 +133,13 @@ fn serve(config: Config) -> anyhow::Result<()> {
             hex::encode(state.intake.operator().public_key().as_bytes()),
             state.intake.operator().key_id()
         );
+        let shutdown = api::server::shutdown_signal().context("installing signal handlers")?;
         println!(
             "listening: http {} grpc {}",
             listeners.http.local_addr()?,
             listeners.grpc.local_addr()?
         );
-        api::run(state, listeners, api::server::shutdown_signal()).await?;
+        api::run(state, listeners, shutdown).await?;
         Ok(())
     })
 }
