@@ -5,7 +5,7 @@
 //! Usage: `cargo run -p anchor --example write_samples -- <out-dir>`
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anchor::{Attestation, DetachedTimestamp, HashOp, Op, OtsError, TimestampBuilder};
 
@@ -54,8 +54,14 @@ fn info_line(a: &Attestation) -> String {
     }
 }
 
+/// `shared/vectors/ots` above the crate. The directory is taken from the environment
+/// `cargo run` sets, not from the compile-time value: a target directory shared by
+/// several clones keeps the path of whichever clone built the binary first.
 fn vectors_dir() -> Option<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .ancestors()
         .map(|d| d.join("shared").join("vectors").join("ots"))
         .find(|d| d.is_dir())

@@ -2,12 +2,14 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `<workspace root>/../shared/vectors`, found by walking up from this
 /// crate's directory so the tests work wherever the repository is cloned.
 pub fn vectors_dir() -> PathBuf {
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let start = &std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    );
     for dir in start.ancestors() {
         let candidate = dir.join("shared").join("vectors");
         if candidate.is_dir() {

@@ -17,7 +17,9 @@ use ledger_core::tree::MemoryTree;
 use serde_json::Value;
 
 fn vectors_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    );
     manifest
         .ancestors()
         .map(|d| d.join("shared").join("vectors"))

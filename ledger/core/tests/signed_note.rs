@@ -19,7 +19,9 @@ use sha2::{Digest, Sha256};
 
 /// `<workspace root>/../shared/vectors`, found by walking up from this crate.
 fn vectors_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    );
     manifest
         .ancestors()
         .map(|d| d.join("shared").join("vectors"))

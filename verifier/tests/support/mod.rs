@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anchor::{Attestation, DetachedTimestamp, HashOp, Op, TimestampBuilder};
@@ -22,7 +22,9 @@ use verifier::package::{PackageFiles, PackageWriter};
 
 /// `shared/vectors`, found beside the workspace root whatever the checkout location.
 pub fn vectors_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = &std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    );
     for dir in manifest.ancestors() {
         let candidate = dir.join("shared").join("vectors");
         if candidate.is_dir() {

@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 /// walking up from this crate's manifest directory, so a clone anywhere works as long
 /// as `shared/` is its sibling.
 pub fn vectors_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    );
     for dir in manifest.ancestors() {
         let candidate = dir.join("shared").join("vectors");
         if candidate.is_dir() {

@@ -12,7 +12,9 @@ use ledger_record::{
 
 /// `<workspace root>/../shared/vectors`, found by walking up from this crate.
 pub fn vectors_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    );
     manifest
         .ancestors()
         .map(|dir| dir.join("shared").join("vectors"))
