@@ -192,6 +192,11 @@ impl LocalCalendar {
         Ok(bytes)
     }
 
+    /// How many digests were submitted (`POST /digest` answered) since start.
+    pub fn submissions(&self) -> u64 {
+        self.lock().counter
+    }
+
     /// The upgrade answer for `commitment`, if confirmed.
     pub fn answer(&self, commitment: &[u8]) -> Option<Vec<u8>> {
         self.lock().answers.get(commitment).cloned()

@@ -63,6 +63,44 @@ pub struct RawConfig {
     /// site, are served without the admin credential. Default false: hash tiles and
     /// checkpoints are public, record contents are not.
     pub public_entry_bundles: Option<bool>,
+    /// Anchoring: whether checkpoints are stamped with OpenTimestamps. Default true.
+    /// Variable `LEDGERD_ANCHOR_ENABLED`.
+    pub anchor_enabled: Option<bool>,
+    /// Anchoring: calendar URLs (http or https) each stamp is submitted to. Default the
+    /// four public calendars (see `Config::DEFAULT_CALENDARS`). Flag `--anchor-calendar`
+    /// (repeatable).
+    pub anchor_calendars: Option<Vec<String>>,
+    /// Anchoring: calendars that must accept a submission for the stamp to count.
+    /// Default 2 (as the reference client); at most the number of calendars.
+    pub anchor_min_calendars: Option<i64>,
+    /// Anchoring: the latest checkpoint is stamped at most this many seconds after the
+    /// previous stamp, when the log has grown. Default 3600. Flag
+    /// `--anchor-interval-secs`.
+    pub anchor_interval_secs: Option<i64>,
+    /// Anchoring: ... or as soon as the log has grown by this many entries since the
+    /// previous stamp. Default 100000.
+    pub anchor_every_entries: Option<i64>,
+    /// Anchoring: seconds between upgrade rounds for a pending stamp; doubled after each
+    /// round without progress, up to 24 hours. Default 600.
+    pub anchor_upgrade_interval_secs: Option<i64>,
+    /// Anchoring: a stamp still pending after this many seconds is flagged as overdue
+    /// (metric, anchors list). It is never deleted. Default 86400.
+    pub anchor_pending_alarm_secs: Option<i64>,
+    /// Anchoring: timeout of each calendar request, in seconds. Default 10.
+    pub anchor_timeout_secs: Option<i64>,
+}
+
+/// Validated anchoring settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnchorSettings {
+    pub enabled: bool,
+    pub calendars: Vec<String>,
+    pub min_calendars: usize,
+    pub interval: Duration,
+    pub every_entries: u64,
+    pub upgrade_interval: Duration,
+    pub pending_alarm: Duration,
+    pub timeout: Duration,
 }
 
 /// A validated configuration.
@@ -84,6 +122,7 @@ pub struct Config {
     pub sequencer_max_delay: Duration,
     pub sequencer_queue_capacity: usize,
     pub public_entry_bundles: bool,
+    pub anchor: AnchorSettings,
 }
 
 /// Every problem found in a configuration, one per line.
@@ -186,6 +225,55 @@ impl RawConfig {
                     },
                     "true or false",
                 ),
+                "anchor_enabled" => put(
+                    &mut |v| match v.as_bool() {
+                        Some(b) => {
+                            raw.anchor_enabled = Some(b);
+                            true
+                        }
+                        None => false,
+                    },
+                    "true or false",
+                ),
+                "anchor_calendars" => put(
+                    &mut |v| match v.as_array() {
+                        Some(items) => {
+                            let urls: Option<Vec<String>> = items
+                                .iter()
+                                .map(|i| i.as_str().map(str::to_string))
+                                .collect();
+                            let ok = urls.is_some();
+                            raw.anchor_calendars = urls;
+                            ok
+                        }
+                        None => false,
+                    },
+                    "a list of URL strings",
+                ),
+                "anchor_min_calendars" => put(
+                    &mut |v| set_int(v, &mut raw.anchor_min_calendars),
+                    "an integer",
+                ),
+                "anchor_interval_secs" => put(
+                    &mut |v| set_int(v, &mut raw.anchor_interval_secs),
+                    "an integer",
+                ),
+                "anchor_every_entries" => put(
+                    &mut |v| set_int(v, &mut raw.anchor_every_entries),
+                    "an integer",
+                ),
+                "anchor_upgrade_interval_secs" => put(
+                    &mut |v| set_int(v, &mut raw.anchor_upgrade_interval_secs),
+                    "an integer",
+                ),
+                "anchor_pending_alarm_secs" => put(
+                    &mut |v| set_int(v, &mut raw.anchor_pending_alarm_secs),
+                    "an integer",
+                ),
+                "anchor_timeout_secs" => put(
+                    &mut |v| set_int(v, &mut raw.anchor_timeout_secs),
+                    "an integer",
+                ),
                 other => problems.push(format!("unknown setting `{other}`")),
             }
         }
@@ -251,6 +339,18 @@ impl RawConfig {
                 .sequencer_queue_capacity
                 .or(self.sequencer_queue_capacity),
             public_entry_bundles: over.public_entry_bundles.or(self.public_entry_bundles),
+            anchor_enabled: over.anchor_enabled.or(self.anchor_enabled),
+            anchor_calendars: over.anchor_calendars.or(self.anchor_calendars),
+            anchor_min_calendars: over.anchor_min_calendars.or(self.anchor_min_calendars),
+            anchor_interval_secs: over.anchor_interval_secs.or(self.anchor_interval_secs),
+            anchor_every_entries: over.anchor_every_entries.or(self.anchor_every_entries),
+            anchor_upgrade_interval_secs: over
+                .anchor_upgrade_interval_secs
+                .or(self.anchor_upgrade_interval_secs),
+            anchor_pending_alarm_secs: over
+                .anchor_pending_alarm_secs
+                .or(self.anchor_pending_alarm_secs),
+            anchor_timeout_secs: over.anchor_timeout_secs.or(self.anchor_timeout_secs),
         }
     }
 }
@@ -332,6 +432,13 @@ impl Config {
     pub const DEFAULT_ORIGIN: &'static str = "evidence-ledger.local/log";
     pub const DEFAULT_HTTP: &'static str = "127.0.0.1:8080";
     pub const DEFAULT_GRPC: &'static str = "127.0.0.1:8081";
+    /// The public OpenTimestamps calendars (the reference client's defaults).
+    pub const DEFAULT_CALENDARS: [&'static str; 4] = [
+        "https://a.pool.opentimestamps.org",
+        "https://b.pool.opentimestamps.org",
+        "https://a.pool.eternitywall.com",
+        "https://ots.btc.catallaxy.com",
+    ];
 
     /// Validates every field, reporting all problems together.
     pub fn validate(raw: RawConfig) -> Result<Config, ConfigErrors> {
@@ -342,6 +449,7 @@ impl Config {
     /// first, together with these.
     pub fn validate_with(raw: RawConfig, earlier: Vec<String>) -> Result<Config, ConfigErrors> {
         let mut p = earlier;
+        let anchor = anchor_settings(&mut p, &raw);
         let data_dir = raw
             .data_dir
             .unwrap_or_else(|| PathBuf::from(Config::DEFAULT_DATA_DIR));
@@ -482,6 +590,7 @@ impl Config {
             sequencer_max_delay: Duration::from_millis(delay),
             sequencer_queue_capacity: queue as usize,
             public_entry_bundles: raw.public_entry_bundles.unwrap_or(false),
+            anchor,
         })
     }
 
@@ -491,8 +600,99 @@ impl Config {
             data_dir: Some(dir.to_path_buf()),
             http_listen: Some("127.0.0.1:0".into()),
             grpc_listen: Some("127.0.0.1:0".into()),
+            // Tests never reach the public calendars; anchoring tests configure a local one.
+            anchor_enabled: Some(false),
             ..RawConfig::default()
         })
+    }
+}
+
+/// Validates the `anchor_*` settings.
+fn anchor_settings(p: &mut Vec<String>, raw: &RawConfig) -> AnchorSettings {
+    let calendars: Vec<String> = raw.anchor_calendars.clone().unwrap_or_else(|| {
+        Config::DEFAULT_CALENDARS
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    });
+    let enabled = raw.anchor_enabled.unwrap_or(true);
+    if enabled && calendars.is_empty() {
+        p.push("`anchor_calendars` is empty; list at least one calendar or set `anchor_enabled = false`".into());
+    }
+    for url in &calendars {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let valid = rest.is_some_and(|r| {
+            !r.is_empty()
+                && !r.starts_with('/')
+                && r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._/:".contains(&b))
+        });
+        if !valid || url.len() > 1000 {
+            p.push(format!(
+                "`anchor_calendars` entry `{url}` must be an http(s) URL of [A-Za-z0-9-._/:] characters"
+            ));
+        }
+    }
+    let max_min = calendars.len().max(1) as i64;
+    let min_calendars = ranged(
+        p,
+        "anchor_min_calendars",
+        raw.anchor_min_calendars,
+        2.min(max_min),
+        1,
+        max_min,
+    );
+    let interval = ranged(
+        p,
+        "anchor_interval_secs",
+        raw.anchor_interval_secs,
+        3600,
+        1,
+        7 * 86_400,
+    );
+    let every = ranged(
+        p,
+        "anchor_every_entries",
+        raw.anchor_every_entries,
+        100_000,
+        1,
+        i64::MAX,
+    );
+    let upgrade = ranged(
+        p,
+        "anchor_upgrade_interval_secs",
+        raw.anchor_upgrade_interval_secs,
+        600,
+        1,
+        86_400,
+    );
+    let alarm = ranged(
+        p,
+        "anchor_pending_alarm_secs",
+        raw.anchor_pending_alarm_secs,
+        86_400,
+        1,
+        365 * 86_400,
+    );
+    let timeout = ranged(
+        p,
+        "anchor_timeout_secs",
+        raw.anchor_timeout_secs,
+        10,
+        1,
+        600,
+    );
+    AnchorSettings {
+        enabled,
+        calendars,
+        min_calendars: min_calendars as usize,
+        interval: Duration::from_secs(interval),
+        every_entries: every,
+        upgrade_interval: Duration::from_secs(upgrade),
+        pending_alarm: Duration::from_secs(alarm),
+        timeout: Duration::from_secs(timeout),
     }
 }
 

@@ -60,6 +60,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/admin/appliances/{site}/{appliance}/revoke",
             post(revoke),
         )
+        .merge(crate::anchor_http::routes())
+        .merge(crate::export::http::routes())
         .fallback(|| async { AppError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -244,7 +246,11 @@ async fn metrics(State(s): St) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.intake.metrics.render(&s.log),
+        {
+            let mut out = s.intake.metrics.render(&s.log);
+            s.anchoring.render_metrics(&mut out);
+            out
+        },
     )
         .into_response()
 }

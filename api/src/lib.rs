@@ -14,18 +14,23 @@
 //!
 //! What it deliberately does not do: verification logic of its own (it calls
 //! `ledger-core` and `ledger-record`), storage of the log (the `ledger` crate), TLS
-//! (terminate it in front of the server), timestamping (the `anchor` crate), fleet and
+//! (terminate it in front of the server), the OpenTimestamps format and calendar protocol
+//! (the `anchor` crate; [`anchoring`] only schedules and stores stamps), fleet and
 //! healing analytics beyond the per-appliance index.
 //!
-//! Map: [`config`] (settings), [`server`] (state, `run`), [`http`] and [`grpc`] (edges),
+//! Map: [`anchoring`] (OpenTimestamps stamps of checkpoints) and [`anchor_http`], [`config`] (settings), [`server`] (state, `run`), [`http`] and [`grpc`] (edges),
 //! [`intake`] (the rules), [`auth`] (credentials, tokens), [`operator`] (operator key),
 //! [`index`] (SQLite query index), [`reads`] (shared read operations), [`proofs`],
 //! [`batch`] (batch body format), [`metrics`], [`error`] (`AppError`).
 
+pub mod anchor_http;
+pub mod anchoring;
 pub mod auth;
 pub mod batch;
 pub mod config;
+pub mod demo;
 pub mod error;
+pub mod export;
 pub mod grpc;
 pub mod http;
 pub mod index;
@@ -35,6 +40,7 @@ pub mod operator;
 pub mod proofs;
 pub mod reads;
 pub mod server;
+pub mod ustar;
 
 pub use error::AppError;
 pub use server::{run, AppState, Listeners};

@@ -32,6 +32,40 @@ enum Command {
     CheckConfig,
     /// Print the log's verifier key (opens the data directory).
     Key,
+    /// Export an evidence package (docs/EVIDENCE_PACKAGE.md) for sites and a period:
+    /// from the data directory of a stopped server, or with `--server` from a running
+    /// one. Verify it with `ledger-verify package DIR --key VKEY`.
+    Export(ExportArgs),
+    /// Run the whole product once on this machine (local calendar, ledgerd, three
+    /// ledger-agents, anchoring, export, ledger-verify) and print where everything is.
+    /// Ends by itself; exit code 0 only if every step succeeded.
+    Demo {
+        /// Keep the demo's files here instead of a new temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Comma-separated site ids.
+    #[arg(long, required = true)]
+    sites: String,
+    /// Start of the period, Unix milliseconds of appliance time (inclusive).
+    #[arg(long)]
+    from_ms: Option<u64>,
+    /// End of the period, Unix milliseconds (inclusive).
+    #[arg(long)]
+    to_ms: Option<u64>,
+    /// Package directory to create (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// Ask a running ledgerd (its HTTP base URL) instead of opening the data directory.
+    #[arg(long)]
+    server: Option<String>,
+    /// File holding the credential for `--server` (admin or a read token of the sites).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
 }
 
 /// Settings that override the configuration file (see docs/API.md).
@@ -58,6 +92,14 @@ struct Settings {
     sequencer_max_batch: Option<i64>,
     #[arg(long, env = "LEDGERD_SEQUENCER_MAX_DELAY_MS", global = true)]
     sequencer_max_delay_ms: Option<i64>,
+    #[arg(long, env = "LEDGERD_ANCHOR_ENABLED", global = true)]
+    anchor_enabled: Option<bool>,
+    /// A calendar to stamp checkpoints with (repeat for several); replaces the list of
+    /// the configuration file.
+    #[arg(long = "anchor-calendar", global = true)]
+    anchor_calendars: Vec<String>,
+    #[arg(long, env = "LEDGERD_ANCHOR_INTERVAL_SECS", global = true)]
+    anchor_interval_secs: Option<i64>,
 }
 
 fn load(settings: Settings) -> Result<Config, api::config::ConfigErrors> {
@@ -75,6 +117,10 @@ fn load(settings: Settings) -> Result<Config, api::config::ConfigErrors> {
         sequencer_queue_capacity: settings.sequencer_queue_capacity,
         sequencer_max_batch: settings.sequencer_max_batch,
         sequencer_max_delay_ms: settings.sequencer_max_delay_ms,
+        anchor_enabled: settings.anchor_enabled,
+        anchor_calendars: (!settings.anchor_calendars.is_empty())
+            .then_some(settings.anchor_calendars),
+        anchor_interval_secs: settings.anchor_interval_secs,
         ..RawConfig::default()
     };
     Config::validate_with(file.merge(over), problems)
@@ -105,6 +151,8 @@ fn main() -> ExitCode {
             .context("opening the data directory")
             .map(|s| println!("{}", s.log.verifier_key())),
         Command::Serve => serve(config),
+        Command::Export(args) => export(config, args),
+        Command::Demo { dir } => api::demo::demo(dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +161,128 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
+    use anyhow::bail;
+    use ledger_record::{ChainId, Id};
+    if args.out.exists() {
+        bail!(
+            "{} already exists; a package goes into a new directory",
+            args.out.display()
+        );
+    }
+    let from = args.from_ms.unwrap_or(0);
+    let to = args.to_ms.unwrap_or(u64::MAX);
+    let files = match &args.server {
+        Some(server) => {
+            let token_file = args
+                .token_file
+                .as_ref()
+                .context("--server needs --token-file with a credential")?;
+            let token = std::fs::read_to_string(token_file)
+                .with_context(|| format!("reading {}", token_file.display()))?;
+            let mut url = format!(
+                "{}/v1/export?sites={}&from_ms={from}",
+                server.trim_end_matches('/'),
+                args.sites
+            );
+            if let Some(to) = args.to_ms {
+                url.push_str(&format!("&to_ms={to}"));
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let body = runtime.block_on(async {
+                let response = reqwest::Client::new()
+                    .get(&url)
+                    .bearer_auth(token.trim())
+                    .send()
+                    .await
+                    .with_context(|| format!("GET {url}"))?;
+                let status = response.status();
+                let bytes = response.bytes().await.context("reading the export")?;
+                if !status.is_success() {
+                    bail!(
+                        "the server answered {status}: {}",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(500)])
+                    );
+                }
+                Ok(bytes)
+            })?;
+            api::export::from_tar(&body).context("the server's package archive")?
+        }
+        None => {
+            let db = config.data_dir.join("db");
+            if !db.is_dir() {
+                bail!(
+                    "{} holds no log (no db/ directory)",
+                    config.data_dir.display()
+                );
+            }
+            let operator = api::operator::OperatorKey::load(&config.data_dir.join("operator.key"))
+                .context("reading the operator key")?;
+            let log = std::sync::Arc::new(
+                ledger::Log::open(ledger::LogConfig::new(&config.data_dir, &config.origin))
+                    .with_context(|| {
+                        format!(
+                            "opening the log in {} (if ledgerd is running on it, use --server URL)",
+                            config.data_dir.display()
+                        )
+                    })?,
+            );
+            let mut settings = config.anchor.clone();
+            settings.enabled = false;
+            let anchoring = api::anchoring::Anchoring::open(log.clone(), settings)?;
+            let sites = args
+                .sites
+                .split(',')
+                .map(|s| Id::new(s).with_context(|| format!("site id `{s}`")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let chain = ChainId::new(
+                config.operator_site_id.clone(),
+                config.operator_appliance_id.clone(),
+            );
+            let result = api::export::export(
+                &log,
+                &anchoring,
+                &operator.public_key(),
+                &chain,
+                &api::export::ExportRequest {
+                    sites,
+                    period: from..=to,
+                },
+            );
+            log.close();
+            result?.0
+        }
+    };
+    files
+        .write_dir(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&files.manifest).context("the package manifest")?;
+    println!("package: {}", args.out.display());
+    println!(
+        "checkpoint size {}, {} records, {} key records, {} appliance chains, timestamp {}",
+        manifest["checkpoint_size"],
+        manifest["record_count"],
+        manifest["key_count"],
+        manifest["chains"].as_array().map_or(0, Vec::len),
+        if files.timestamp.is_some() {
+            "included"
+        } else {
+            "none"
+        }
+    );
+    if let Some(vkey) = manifest["log_verifier_key"].as_str() {
+        println!(
+            "verify with: ledger-verify package {} --key '{vkey}'",
+            args.out.display()
+        );
+    }
+    Ok(())
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ use ledger::{Log, LogConfig, SequencerConfig};
 use ledger_record::ChainId;
 use tokio::net::TcpListener;
 
+use crate::anchoring::{AnchorError, Anchoring};
 use crate::auth::{Auth, AuthStoreError};
 use crate::config::Config;
 use crate::error::AppError;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     pub auth: Arc<Auth>,
     pub index: Arc<QueryIndex>,
+    pub anchoring: Arc<Anchoring>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -41,6 +43,8 @@ pub enum ServerError {
     Auth(#[from] AuthStoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Anchor(#[from] AnchorError),
     #[error("rebuilding intake state from the log: {0}")]
     Intake(AppError),
     #[error("{what}: {source}")]
@@ -77,6 +81,7 @@ impl AppState {
         })?);
         let operator = OperatorKey::load_or_create(&config.data_dir.join("operator.key"))?;
         let auth = Arc::new(Auth::open(&config.data_dir, config.admin_token_sha256)?);
+        let anchoring = Arc::new(Anchoring::open(log.clone(), config.anchor.clone())?);
         let index = Arc::new(QueryIndex::open(&config.data_dir)?);
         index.catch_up(&log)?;
         let intake = Arc::new(
@@ -101,6 +106,7 @@ impl AppState {
             intake,
             auth,
             index,
+            anchoring,
         })
     }
 }
@@ -146,6 +152,10 @@ pub async fn run(
         Duration::from_millis(50),
         stop_rx.clone(),
     ));
+    let anchorer = tokio::spawn(crate::anchoring::run(
+        state.anchoring.clone(),
+        stop_rx.clone(),
+    ));
     let http = {
         let app = crate::http::router(state.clone());
         let signal = wait(stop_rx.clone());
@@ -178,6 +188,7 @@ pub async fn run(
     let http_result = http.await?;
     let grpc_result = grpc.await?;
     let _ = indexer.await;
+    let _ = anchorer.await;
     let log = state.log.clone();
     tokio::task::spawn_blocking(move || log.close()).await?;
     http_result?;

@@ -45,6 +45,10 @@ const CF_HASHES: &str = "hashes";
 const CF_DEDUP: &str = "dedup";
 const CF_CHECKPOINTS: &str = "checkpoints";
 const CF_META: &str = "meta";
+/// OpenTimestamps stamps of checkpoints, keyed by tree size. The value is opaque to the
+/// store (the server's anchoring module owns its encoding); it lives here so a stamp and
+/// its checkpoint are backed up, restored and synced together.
+const CF_ANCHORS: &str = "anchors";
 const META_SIZE: &[u8] = b"size";
 const META_FORMAT: &[u8] = b"format";
 const FORMAT_VERSION: u64 = 1;
@@ -155,6 +159,7 @@ impl Store {
             cf(CF_DEDUP, dedup_table),
             cf(CF_CHECKPOINTS, table(None)),
             cf(CF_META, table(None)),
+            cf(CF_ANCHORS, table(None)),
         ];
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
@@ -361,6 +366,48 @@ impl Store {
             })
     }
 
+    /// Stores (or replaces) the anchoring record of the checkpoint of tree size `size`,
+    /// synced before returning. Refused for a size that has no stored checkpoint: a stamp
+    /// without its checkpoint proves nothing.
+    pub fn put_anchor(&self, size: u64, value: &[u8]) -> Result<(), LedgerError> {
+        if self.checkpoint(size)?.is_none() {
+            return Err(LedgerError::corrupt(format!(
+                "anchor for tree size {size}, which has no stored checkpoint"
+            )));
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .put_cf_opt(self.cf(CF_ANCHORS), be(size), value, &wo)?;
+        Ok(())
+    }
+
+    /// The anchoring record stored for exactly this tree size.
+    pub fn anchor(&self, size: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.db.get_cf(self.cf(CF_ANCHORS), be(size))?)
+    }
+
+    /// Anchoring records from tree size `from` upwards (smallest first), or downwards
+    /// from `from` (largest first) when `descending`.
+    pub fn anchors(
+        &self,
+        from: u64,
+        descending: bool,
+    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), LedgerError>> + '_ {
+        let start = be(from);
+        let direction = if descending {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        };
+        self.db
+            .iterator_cf(self.cf(CF_ANCHORS), IteratorMode::From(&start, direction))
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((read_u64(&k, "anchor key")?, v.into_vec()))
+            })
+    }
+
     /// Writes one group commit atomically with a synced WAL.
     pub fn commit(&self, commit: &Commit) -> Result<(), LedgerError> {
         let mut batch = WriteBatch::default();
@@ -404,7 +451,14 @@ impl Store {
     /// Flushes memtables and compacts every family; used before measuring disk usage
     /// and by backups that want a quiet copy.
     pub fn compact(&self) -> Result<(), LedgerError> {
-        for name in [CF_ENTRIES, CF_HASHES, CF_DEDUP, CF_CHECKPOINTS, CF_META] {
+        for name in [
+            CF_ENTRIES,
+            CF_HASHES,
+            CF_DEDUP,
+            CF_CHECKPOINTS,
+            CF_META,
+            CF_ANCHORS,
+        ] {
             let cf = self.cf(name);
             self.db.flush_cf(cf)?;
             self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
@@ -416,7 +470,14 @@ impl Store {
     /// excluding the WAL).
     pub fn sst_bytes(&self) -> Result<Vec<(&'static str, u64)>, LedgerError> {
         let mut out = Vec::new();
-        for name in [CF_ENTRIES, CF_HASHES, CF_DEDUP, CF_CHECKPOINTS, CF_META] {
+        for name in [
+            CF_ENTRIES,
+            CF_HASHES,
+            CF_DEDUP,
+            CF_CHECKPOINTS,
+            CF_META,
+            CF_ANCHORS,
+        ] {
             let v = self
                 .db
                 .property_int_value_cf(self.cf(name), "rocksdb.total-sst-files-size")?
@@ -600,4 +661,5 @@ pub mod families {
     pub const DEDUP: &str = super::CF_DEDUP;
     pub const CHECKPOINTS: &str = super::CF_CHECKPOINTS;
     pub const META: &str = super::CF_META;
+    pub const ANCHORS: &str = super::CF_ANCHORS;
 }
