@@ -17,12 +17,13 @@
 //! (terminate it in front of the server), timestamping (the `anchor` crate), fleet and
 //! healing analytics beyond the per-appliance index.
 //!
-//! Map: [`config`] (settings), [`server`] (state, `run`), [`http`] and [`grpc`] (edges),
+//! Map: [`config`] (settings), [`server`] (state, `run`), [`backup`] (online backup), [`http`] and [`grpc`] (edges),
 //! [`intake`] (the rules), [`auth`] (credentials, tokens), [`operator`] (operator key),
 //! [`index`] (SQLite query index), [`reads`] (shared read operations), [`proofs`],
 //! [`batch`] (batch body format), [`metrics`], [`error`] (`AppError`).
 
 pub mod auth;
+pub mod backup;
 pub mod batch;
 pub mod config;
 pub mod error;
