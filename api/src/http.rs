@@ -544,11 +544,7 @@ struct BackupRequest {
 
 /// `POST /v1/admin/backup {"to": "/abs/dir"}`: writes a verified backup of the data
 /// directory while appends continue (see [`crate::backup`]).
-async fn backup(
-    State(s): St,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, AppError> {
+async fn backup(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, AppError> {
     admin(&s, &headers)?;
     let req: BackupRequest = parse_json(&body)?;
     let target = std::path::PathBuf::from(req.to);

@@ -85,7 +85,13 @@ struct Child {
 impl Child {
     fn serve(dir: &Path) -> Child {
         let mut child = ledgerd()
-            .args(["serve", "--http-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--grpc-listen",
+                "127.0.0.1:0",
+            ])
             .arg("--data-dir")
             .arg(dir)
             .stdout(Stdio::piped())
@@ -169,7 +175,9 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
     let mut tasks = Vec::new();
     let mut first_appliance = None;
     for i in 0..6 {
-        let appliance = live.enrol(&format!("site-{}", i % 2), &format!("box-{i}")).await;
+        let appliance = live
+            .enrol(&format!("site-{}", i % 2), &format!("box-{i}"))
+            .await;
         if first_appliance.is_none() {
             first_appliance = Some((appliance.chain.clone(), appliance.credential.clone()));
         }
@@ -184,7 +192,10 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
     let (first_chain, first_credential) = first_appliance.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     while live.tree_size().await < 300 {
-        assert!(Instant::now() < deadline, "the load did not reach 300 entries");
+        assert!(
+            Instant::now() < deadline,
+            "the load did not reach 300 entries"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -223,7 +234,10 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
 
     // Let the load run on past the backup, then stop it.
     while live.tree_size().await < backup_size + 200 {
-        assert!(Instant::now() < deadline, "the load stopped after the backup");
+        assert!(
+            Instant::now() < deadline,
+            "the load stopped after the backup"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.store(true, Ordering::Relaxed);
@@ -237,6 +251,11 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
     let live_note = live.get_text("/checkpoint").await;
     let (live_size, live_root) = size_and_root(&live_note);
     assert!(live_size > backup_size);
+    println!(
+        "tree size {size_before} before the backup request, {backup_size} in the backup, \
+         {size_after} when it answered, {live_size} at the end; {} records acknowledged",
+        acked.len()
+    );
 
     // Restore: copy the backup into a fresh data directory and start a second ledgerd
     // on it. The admin credential file is the operator's, not part of the backup.
@@ -260,7 +279,10 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
     };
     let (status, restored_note) = get(format!("{}/checkpoint", restored.http)).await;
     assert_eq!(status, 200);
-    assert_eq!(restored_note, backup_note, "the restored log starts at the backup");
+    assert_eq!(
+        restored_note, backup_note,
+        "the restored log starts at the backup"
+    );
     let (_, restored_key) = get(format!("{}/log-key", restored.http)).await;
     assert_eq!(restored_key.trim(), log_key);
 
@@ -274,12 +296,15 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "admin credential on the restored server");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "admin credential on the restored server"
+    );
     let own = acked
         .iter()
         .find(|(i, bytes)| {
-            *i < backup_size
-                && ledger_record::Record::decode(bytes).unwrap().chain() == first_chain
+            *i < backup_size && ledger_record::Record::decode(bytes).unwrap().chain() == first_chain
         })
         .expect("a record of the first appliance before the backup");
     let r = live
@@ -289,7 +314,11 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "appliance credential on the restored server");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "appliance credential on the restored server"
+    );
     assert_eq!(r.bytes().await.unwrap().as_ref(), own.1.as_slice());
 
     // ledger-verify: receipts from the restored server for records before the backup,
@@ -298,11 +327,18 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
     let work = dir.path().join("verify");
     std::fs::create_dir(&work).unwrap();
     let before: Vec<&(u64, Vec<u8>)> = acked.iter().filter(|(i, _)| *i < backup_size).collect();
-    let samples = [before[0], before[before.len() / 2], before[before.len() - 1]];
+    let samples = [
+        before[0],
+        before[before.len() / 2],
+        before[before.len() - 1],
+    ];
     for (n, (index, bytes)) in samples.iter().enumerate() {
         let (status, receipt) = get(format!("{}/receipt/{index}", restored.http)).await;
         assert_eq!(status, 200, "receipt {index}: {receipt}");
-        assert!(receipt.ends_with(&backup_note), "receipt against the restored checkpoint");
+        assert!(
+            receipt.ends_with(&backup_note),
+            "receipt against the restored checkpoint"
+        );
         let receipt_file = work.join(format!("r{n}.tlog-proof"));
         let entry_file = work.join(format!("r{n}.cbor"));
         std::fs::write(&receipt_file, &receipt).unwrap();
@@ -331,7 +367,8 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
     // The live checkpoint fetched after the backup is signed by the same key (a live
     // receipt of a record appended after the backup verifies) ...
     let (after_index, after_bytes) = acked.iter().find(|(i, _)| *i >= backup_size).unwrap();
-    let (status, receipt) = get(live.url(&format!("/receipt/{after_index}?size={live_size}"))).await;
+    let (status, receipt) =
+        get(live.url(&format!("/receipt/{after_index}?size={live_size}"))).await;
     assert_eq!(status, 200);
     std::fs::write(work.join("live.tlog-proof"), &receipt).unwrap();
     std::fs::write(work.join("live.cbor"), after_bytes).unwrap();
@@ -367,7 +404,9 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
 
     // Stop the restored server, then re-verify the whole restored log offline and
     // compare every acknowledged record before the backup byte for byte.
-    tokio::task::spawn_blocking(move || restored.stop()).await.unwrap();
+    tokio::task::spawn_blocking(move || restored.stop())
+        .await
+        .unwrap();
     live.stop().await;
     let restored_dir_c: PathBuf = restored_dir.clone();
     tokio::task::spawn_blocking(move || {
@@ -410,7 +449,10 @@ async fn backup_refuses_bad_targets_and_other_credentials() {
     let admin = live.admin.clone();
     for (body, code) in [
         (json!({ "to": "relative/dir" }), "invalid_backup_target"),
-        (json!({ "to": dir.path().join("no/parent").display().to_string() }), "invalid_backup_target"),
+        (
+            json!({ "to": dir.path().join("no/parent").display().to_string() }),
+            "invalid_backup_target",
+        ),
         (json!({ "to": target_s, "colour": 1 }), "invalid_json"),
     ] {
         let (status, v) = live.post_json("/v1/admin/backup", Some(&admin), body).await;

@@ -63,7 +63,12 @@ pub fn create_target_dir(target: &Path) -> Result<(), LedgerError> {
         return Err(target_err(target, "must be an absolute path"));
     }
     match std::fs::symlink_metadata(target) {
-        Ok(_) => return Err(target_err(target, "already exists; a backup goes into a new directory")),
+        Ok(_) => {
+            return Err(target_err(
+                target,
+                "already exists; a backup goes into a new directory",
+            ))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(target_err(target, e.to_string())),
     }
@@ -146,9 +151,16 @@ mod tests {
         drop(copy);
 
         // Existing, relative and parentless targets are refused and nothing is written.
-        for bad in [target.clone(), "relative/backup".into(), dir.path().join("no/such/parent")] {
+        for bad in [
+            target.clone(),
+            "relative/backup".into(),
+            dir.path().join("no/such/parent"),
+        ] {
             let err = log.backup_to(&bad).unwrap_err();
-            assert!(matches!(err, LedgerError::BackupTarget { .. }), "{bad:?}: {err}");
+            assert!(
+                matches!(err, LedgerError::BackupTarget { .. }),
+                "{bad:?}: {err}"
+            );
         }
         assert!(!dir.path().join("no").exists());
     }
