@@ -9,7 +9,9 @@
 #   3. every key ledgerd's parser knows (api/src/config.rs) must be a module setting;
 #   4. the same for `ledger-agent check-config` (contract B), skipped with a loud
 #      SKIPPED line only when the ledger-agent binary does not exist;
-#   5. the Nix-side checks refuse bad values, unknown keys and secrets in the store.
+#   5. the Nix-side checks refuse bad values, unknown keys and secrets in the store;
+#   6. both modules evaluate against a stand-in for nixpkgs' lib (nix/tests/modules.nix)
+#      and produce the expected options, command lines, sandbox and secret handling.
 # Contract C keys (anchoring, fleet) are rendered too; while this ledgerd does not know
 # them, the script says SKIPPED for exactly those keys and fails on anything else.
 #
@@ -132,4 +134,8 @@ for attr in nixRefusesLedgerd nixRefusesAgent nixRefusesSecretInStore nixRefuses
   run nix_eval "$attr"
   [ "$code" != 0 ] || fail "$attr evaluated: $out"
 done
+echo "ok"
+
+echo "== nix: the modules evaluate (options, command lines, sandbox) against a stand-in lib"
+nix-instantiate --store dummy:// --eval --strict nix/tests/modules.nix >/dev/null
 echo "ok"
