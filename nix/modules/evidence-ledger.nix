@@ -75,9 +75,11 @@ in
       description = ''
         Directory (owned by the service user) where `ledgerd backup --to DIR` may write
         online backups; added to the service's writable paths, since the sandbox
-        (ProtectSystem=strict) allows writes nowhere else. On the same file system as
-        the data directory the RocksDB part of a backup is hard links (instant, no extra
-        space until the log compacts). See docs/OPERATIONS.md.
+        (ProtectSystem=strict) allows writes nowhere else. The sandbox makes every
+        writable path its own mount, across which hard links fail, so RocksDB copies
+        the SST files; a directory inside the data directory (e.g.
+        /var/lib/evidence-ledger/backups) gets hard links instead (instant, no extra
+        space until the log compacts) and needs no entry here. See docs/OPERATIONS.md.
       '';
     };
 
