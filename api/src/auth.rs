@@ -61,7 +61,8 @@ struct Credential {
 pub enum AuthStoreError {
     #[error("auth database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("admin credential file {path}: {source}")]
+    /// A file of the auth store: the admin credential file or a backup copy.
+    #[error("auth file {path}: {source}")]
     AdminFile {
         path: String,
         #[source]
@@ -240,6 +241,27 @@ impl Auth {
         }
         *self.cache.write().unwrap_or_else(|p| p.into_inner()) = cache;
         Ok(())
+    }
+
+    /// Writes a consistent copy of the auth database to `target` (which must not exist)
+    /// with SQLite's `VACUUM INTO`, a transactionally consistent snapshot taken while
+    /// the server keeps running, then syncs it and makes it readable by the owner only.
+    pub fn backup_to(&self, target: &Path) -> Result<(), AuthStoreError> {
+        let io = |source| AuthStoreError::AdminFile {
+            path: target.display().to_string(),
+            source,
+        };
+        let name = target.to_str().ok_or_else(|| {
+            AuthStoreError::Invalid(format!("backup path {} is not UTF-8", target.display()))
+        })?;
+        self.conn().execute("VACUUM INTO ?1", params![name])?;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .open(target)
+            .map_err(io)?;
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(io)?;
+        f.sync_all().map_err(io)
     }
 
     /// Resolves a presented bearer secret. `None` (nothing presented) and unknown or

@@ -62,6 +62,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .merge(crate::anchor_http::routes())
         .merge(crate::export::http::routes())
+        .route("/v1/admin/backup", post(backup))
         .fallback(|| async { AppError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -537,5 +538,39 @@ async fn revoke(
     Ok(Json(json!({
         "revoked_key_id": key_id.to_string(),
         "revocation": appended_json(&appended)?,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupRequest {
+    /// Absolute path of a new directory on the server's file system.
+    to: String,
+}
+
+/// `POST /v1/admin/backup {"to": "/abs/dir"}`: writes a verified backup of the data
+/// directory while appends continue (see [`crate::backup`]).
+async fn backup(State(s): St, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, AppError> {
+    admin(&s, &headers)?;
+    let req: BackupRequest = parse_json(&body)?;
+    let target = std::path::PathBuf::from(req.to);
+    let state = s.clone();
+    let report = blocking(move || {
+        crate::backup::backup(&state, &target).map_err(|e| {
+            if e.is_bad_target() {
+                AppError::bad_request("invalid_backup_target", e.to_string())
+            } else {
+                AppError::internal(e)
+            }
+        })
+    })
+    .await?;
+    let cp = &report.checkpoint;
+    Ok(Json(json!({
+        "path": report.dir.display().to_string(),
+        "tree_size": cp.size,
+        "root": b64(cp.root.as_bytes()),
+        "checkpoint": String::from_utf8_lossy(&cp.note),
+        "files": report.files,
     })))
 }

@@ -18,7 +18,8 @@
 //! (the `anchor` crate; [`anchoring`] only schedules and stores stamps), fleet and
 //! healing analytics beyond the per-appliance index.
 //!
-//! Map: [`anchoring`] (OpenTimestamps stamps of checkpoints) and [`anchor_http`], [`config`] (settings), [`server`] (state, `run`), [`http`] and [`grpc`] (edges),
+//! Map: [`anchoring`] (OpenTimestamps stamps of checkpoints) and [`anchor_http`], [`config`]
+//! (settings), [`server`] (state, `run`), [`backup`] (online backup), [`http`] and [`grpc`] (edges),
 //! [`intake`] (the rules), [`auth`] (credentials, tokens), [`operator`] (operator key),
 //! [`index`] (SQLite query index), [`reads`] (shared read operations), [`proofs`],
 //! [`batch`] (batch body format), [`metrics`], [`error`] (`AppError`).
@@ -26,6 +27,7 @@
 pub mod anchor_http;
 pub mod anchoring;
 pub mod auth;
+pub mod backup;
 pub mod batch;
 pub mod config;
 pub mod demo;

@@ -36,6 +36,9 @@ enum Command {
     /// from the data directory of a stopped server, or with `--server` from a running
     /// one. Verify it with `ledger-verify package DIR --key VKEY`.
     Export(ExportArgs),
+    /// Ask the running server for an online backup into a new directory (needs the admin
+    /// credential). Appends continue meanwhile; see docs/OPERATIONS.md.
+    Backup(BackupArgs),
     /// Run the whole product once on this machine (local calendar, ledgerd, three
     /// ledger-agents, anchoring, export, ledger-verify) and print where everything is.
     /// Ends by itself; exit code 0 only if every step succeeded.
@@ -66,6 +69,22 @@ struct ExportArgs {
     /// File holding the credential for `--server` (admin or a read token of the sites).
     #[arg(long)]
     token_file: Option<PathBuf>,
+}
+
+/// Arguments of `ledgerd backup`.
+#[derive(Args)]
+struct BackupArgs {
+    /// New directory for the backup, on the server's machine; it must not exist. A
+    /// relative path is taken from the current directory.
+    #[arg(long)]
+    to: PathBuf,
+    /// The server's HTTP base URL. Default: `http://` + `http_listen` of the
+    /// configuration (an unspecified address means the loopback address).
+    #[arg(long)]
+    server: Option<String>,
+    /// File holding the admin credential. Default: `<data_dir>/admin.token`.
+    #[arg(long, env = "LEDGERD_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
 }
 
 /// Settings that override the configuration file (see docs/API.md).
@@ -153,6 +172,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Export(args) => export(config, args),
         Command::Demo { dir } => api::demo::demo(dir),
+        Command::Backup(args) => backup(&config, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -312,4 +332,68 @@ fn serve(config: Config) -> anyhow::Result<()> {
         api::run(state, listeners, shutdown).await?;
         Ok(())
     })
+}
+
+/// `ledgerd backup`: one admin request to the running server, which writes the copy.
+fn backup(config: &Config, args: BackupArgs) -> anyhow::Result<()> {
+    let to = if args.to.is_absolute() {
+        args.to
+    } else {
+        std::env::current_dir()
+            .context("reading the current directory")?
+            .join(args.to)
+    };
+    let to = to
+        .to_str()
+        .context("the backup path must be valid UTF-8")?
+        .to_string();
+    let server = match args.server {
+        Some(s) => s.trim_end_matches('/').to_string(),
+        None => {
+            let mut addr = config.http_listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(if addr.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            format!("http://{addr}")
+        }
+    };
+    let token_file = args
+        .admin_token_file
+        .unwrap_or_else(|| config.data_dir.join("admin.token"));
+    let token = std::fs::read_to_string(&token_file)
+        .with_context(|| format!("reading the admin credential from {}", token_file.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let answer: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{server}/v1/admin/backup"))
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({ "to": to }))
+            .send()
+            .await
+            .with_context(|| format!("sending the backup request to {server}"))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .with_context(|| format!("reading the answer of {server} ({status})"))?;
+        if !status.is_success() {
+            let message = body["error"]["message"].as_str().unwrap_or("no message");
+            anyhow::bail!("the server refused the backup ({status}): {message}");
+        }
+        Ok(body)
+    })?;
+    println!(
+        "backup written to {} at tree size {}",
+        answer["path"].as_str().unwrap_or(&to),
+        answer["tree_size"]
+    );
+    print!("{}", answer["checkpoint"].as_str().unwrap_or_default());
+    Ok(())
 }

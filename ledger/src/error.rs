@@ -51,6 +51,16 @@ pub enum LedgerError {
     #[error("log key file {path}: {problem}")]
     KeyFile { path: String, problem: String },
 
+    /// A backup target that cannot be used (exists already, relative, no parent). The
+    /// caller's input; nothing was written.
+    #[error("backup target {path}: {problem}")]
+    BackupTarget { path: String, problem: String },
+
+    /// A backup copy that, opened on its own, is not a verified prefix of this log. The
+    /// copy is left for inspection and must not be used.
+    #[error("backup in {path} failed verification: {problem}")]
+    BackupUnverified { path: String, problem: String },
+
     #[error("storage error: {0}")]
     Storage(#[from] rocksdb::Error),
 

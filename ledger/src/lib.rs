@@ -6,6 +6,7 @@
 //! semantics (the `ledger-record` crate), timestamping (the `anchor` crate). Pure
 //! verification lives in `ledger-core`, which this crate builds on.
 
+pub mod backup;
 pub mod error;
 pub mod fsck;
 pub mod key;

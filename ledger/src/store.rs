@@ -448,6 +448,20 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a RocksDB checkpoint of the store into `target`, which must not exist:
+    /// a consistent point-in-time copy of every column family, made of hard links to
+    /// the immutable SST files where `target` is on the same file system (copies
+    /// otherwise) plus a copy of the live WAL. Writers keep running meanwhile; a group
+    /// commit is one WAL record, so the copy holds each batch entirely or not at all.
+    pub fn checkpoint_to(&self, target: &Path) -> Result<(), LedgerError> {
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        // Crash here or midway: `target` holds a partial copy that nothing reads; the
+        // caller verifies the copy before reporting success, so a partial copy is never
+        // presented as a backup.
+        checkpoint.create_checkpoint(target)?;
+        Ok(())
+    }
+
     /// Flushes memtables and compacts every family; used before measuring disk usage
     /// and by backups that want a quiet copy.
     pub fn compact(&self) -> Result<(), LedgerError> {
