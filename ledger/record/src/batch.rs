@@ -8,8 +8,8 @@
 //! equation, single verification ([`Record::verify`]) the strict cofactorless one. They
 //! agree on every signature made by an honest signer and on every forgery attempt by
 //! someone without the key; only the holder of a key can craft a signature with torsion
-//! components that passes the batch and fails strict verification. The offline verifier's
-//! verdict is therefore the single, strict check; the batch is an intake accelerator.
+//! components that passes the batch and fails strict verification. Strict single
+//! verification of every record is `ledger-verify package --strict-signatures`.
 
 use ed25519_dalek::VerifyingKey;
 

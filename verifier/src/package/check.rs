@@ -12,9 +12,11 @@
 //! by record with strict single verification, which names the failing records. Batch
 //! verification uses the cofactored equation, so a signature crafted *by the key holder*
 //! with small-order components could pass a batch and fail strict verification
-//! (docs/RECORDS.md §4.3); no one without the key can make such a signature, and ledgerd
-//! checks every record strictly at intake. [`SignatureMode::Strict`] verifies every
-//! record strictly, as RECORDS.md §4.3 asks of a final verdict, at about twice the cost.
+//! (docs/RECORDS.md §4.3); no one without the key can make such a signature. ledgerd's
+//! intake uses the same batch-then-strict rule, so it may have accepted such a record;
+//! [`SignatureMode::Strict`] (`--strict-signatures`) verifies every record strictly, the
+//! verdict RECORDS.md §4.3 recommends when the appliance itself is not trusted to sign
+//! canonically, at about twice the cost.
 
 use std::collections::{BTreeMap, BTreeSet};
 
