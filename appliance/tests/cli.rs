@@ -250,7 +250,7 @@ async fn bad_input_to_every_command_changes_nothing() {
             "evidence",
             e(&too_big_record),
             2,
-            "too large",
+            "65535-byte limit",
         ),
         ("oversize input", "evidence", oversize, 2, "at most"),
         (

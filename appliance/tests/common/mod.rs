@@ -1,14 +1,18 @@
-//! Shared fixtures for the agent tests: a real `ledgerd` (the `api` crate) on 127.0.0.1,
-//! agent configurations, and a reader of an appliance's chain as logged.
+//! Shared fixtures for the agent tests: a real `ledgerd` (the server binary, spawned on
+//! 127.0.0.1), agent configurations, a proxy that can turn hostile, and a reader of an
+//! appliance's chain as logged.
+//!
+//! The `ledgerd` binary is taken from `LEDGERD_BIN` if set, else from the cargo target
+//! directory these tests run from (`cargo test --workspace` builds it).
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::config::Config as ServerConfig;
-use api::{AppState, Listeners};
 use appliance::{Agent, Config};
 use base64::Engine;
 use serde_json::{json, Value};
@@ -16,7 +20,24 @@ use serde_json::{json, Value};
 pub const SITE: &str = "clinic-1";
 pub const APPLIANCE: &str = "box-1";
 
-/// A ledgerd running in this process on 127.0.0.1.
+/// The `ledgerd` binary.
+pub fn ledgerd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("LEDGERD_BIN") {
+        return PathBuf::from(p);
+    }
+    // <target>/<profile>/deps/<test binary>: ledgerd is in <target>/<profile>.
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target layout");
+    let bin = profile_dir.join("ledgerd");
+    assert!(
+        bin.exists(),
+        "{} not found: build it (cargo build --workspace) or set LEDGERD_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A ledgerd process on 127.0.0.1.
 pub struct Server {
     pub http: String,
     pub grpc: String,
@@ -24,8 +45,22 @@ pub struct Server {
     pub grpc_addr: SocketAddr,
     pub admin: String,
     pub dir: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<Result<(), api::server::ServerError>>>,
+    child: Option<Child>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let rest = line.strip_prefix("listening: http ")?;
+    let (http, grpc) = rest.split_once(" grpc ")?;
+    Some((http.trim().parse().ok()?, grpc.trim().parse().ok()?))
 }
 
 impl Server {
@@ -36,67 +71,68 @@ impl Server {
 
     /// Starts on the given (http, grpc) addresses, or fresh ports.
     pub async fn start_at(dir: &Path, addrs: Option<(SocketAddr, SocketAddr)>) -> Server {
-        let mut config = ServerConfig::for_dir(dir).expect("server config");
-        if let Some((h, g)) = addrs {
-            config.http_listen = h;
-            config.grpc_listen = g;
-        }
-        let mut attempt = 0;
-        let listeners = loop {
-            match Listeners::bind(&config).await {
-                Ok(l) => break l,
-                Err(e) if attempt < 100 => {
-                    attempt += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+        let (h, g) = addrs.map_or(("127.0.0.1:0".to_owned(), "127.0.0.1:0".to_owned()), |(h, g)| {
+            (h.to_string(), g.to_string())
+        });
+        let dir = dir.to_path_buf();
+        // A just-stopped server's port may take a moment to be free again.
+        for attempt in 0..50 {
+            let mut child = Command::new(ledgerd_bin())
+                .arg("serve")
+                .arg("--data-dir")
+                .arg(&dir)
+                .args(["--http-listen", &h, "--grpc-listen", &g])
+                .env("LEDGERD_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawning ledgerd");
+            let stdout = child.stdout.take().unwrap();
+            let found = tokio::task::spawn_blocking(move || {
+                let mut lines = BufReader::new(stdout).lines();
+                let found = lines
+                    .by_ref()
+                    .map_while(Result::ok)
+                    .find_map(|l| parse_listening(&l));
+                // Keep draining so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                found
+            })
+            .await
+            .unwrap();
+            match found {
+                Some((http_addr, grpc_addr)) => {
+                    let admin = std::fs::read_to_string(dir.join("admin.token"))
+                        .expect("admin token")
+                        .trim()
+                        .to_owned();
+                    return Server {
+                        http: format!("http://{http_addr}"),
+                        grpc: format!("http://{grpc_addr}"),
+                        http_addr,
+                        grpc_addr,
+                        admin,
+                        dir,
+                        child: Some(child),
+                    };
                 }
-                Err(e) => panic!("binding: {e}"),
-            }
-        };
-        let http_addr = listeners.http.local_addr().unwrap();
-        let grpc_addr = listeners.grpc.local_addr().unwrap();
-        let mut attempt = 0;
-        let state = loop {
-            let c = config.clone();
-            match tokio::task::spawn_blocking(move || AppState::open(c))
-                .await
-                .unwrap()
-            {
-                Ok(s) => break Arc::new(s),
-                Err(e) if attempt < 50 => {
-                    attempt += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    assert!(attempt < 49, "ledgerd did not start");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(e) => panic!("opening server state: {e}"),
             }
-        };
-        let admin = std::fs::read_to_string(dir.join("admin.token"))
-            .expect("admin token")
-            .trim()
-            .to_owned();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let handle = tokio::spawn(api::run(state, listeners, async move {
-            let _ = rx.await;
-        }));
-        Server {
-            http: format!("http://{http_addr}"),
-            grpc: format!("http://{grpc_addr}"),
-            http_addr,
-            grpc_addr,
-            admin,
-            dir: dir.to_path_buf(),
-            stop: Some(tx),
-            handle: Some(handle),
         }
+        unreachable!()
     }
 
+    /// Stops the server (SIGKILL: ledgerd acknowledges nothing before it is durable, so
+    /// this is also a crash).
     pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.await.unwrap().expect("server stopped cleanly");
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 
