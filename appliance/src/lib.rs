@@ -34,5 +34,5 @@ pub mod uploader;
 pub use agent::{parse_input, Agent, InputKind};
 pub use config::{Config, Transport};
 pub use error::AgentError;
-pub use outbox::{Outbox, Recorded, Stats};
+pub use outbox::{KeptRecord, Outbox, Recorded, Stats};
 pub use uploader::{run, RunOptions, RunSummary};

@@ -89,6 +89,15 @@ pub struct Recorded {
     pub record_hash: String,
 }
 
+/// A record kept in the outbox, as listed by [`Outbox::all_records`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptRecord {
+    pub sequence: u64,
+    pub bytes: Vec<u8>,
+    /// The log index, once delivered.
+    pub log_index: Option<u64>,
+}
+
 /// A raised alarm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alarm {
@@ -390,19 +399,19 @@ impl Outbox {
             .map_err(|e| AgentError::outbox("reading delivery", e))
     }
 
-    /// Every record kept, oldest first: (sequence, bytes, log index if delivered).
-    pub fn all_records(&self) -> Result<Vec<(u64, Vec<u8>, Option<u64>)>, AgentError> {
+    /// Every record kept, oldest first.
+    pub fn all_records(&self) -> Result<Vec<KeptRecord>, AgentError> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, bytes, log_index FROM records ORDER BY seq")
             .map_err(|e| AgentError::outbox("reading records", e))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((
-                    u64_of(r.get(0)?),
-                    r.get(1)?,
-                    r.get::<_, Option<i64>>(2)?.map(u64_of),
-                ))
+                Ok(KeptRecord {
+                    sequence: u64_of(r.get(0)?),
+                    bytes: r.get(1)?,
+                    log_index: r.get::<_, Option<i64>>(2)?.map(u64_of),
+                })
             })
             .map_err(|e| AgentError::outbox("reading records", e))?;
         rows.collect::<Result<Vec<_>, _>>()

@@ -20,6 +20,9 @@ fn agent(config: Option<&Path>) -> Command {
     c
 }
 
+/// Something that breaks the key file.
+type Breaker<'a> = Box<dyn Fn() + 'a>;
+
 fn run(mut c: Command, stdin: Option<&[u8]>) -> Output {
     use std::io::Write;
     c.stdin(Stdio::piped())
@@ -56,7 +59,7 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// The outbox's logical content (SQLite files may be touched by a reader's open).
-fn outbox_state(data_dir: &Path) -> (u64, u64, Vec<(u64, Vec<u8>, Option<u64>)>) {
+fn outbox_state(data_dir: &Path) -> (u64, u64, Vec<appliance::KeptRecord>) {
     let o = appliance::Outbox::open(data_dir).unwrap();
     let s = o.stats(appliance::outbox::now_ms()).unwrap();
     (s.head_sequence, s.outbox_depth, o.all_records().unwrap())
@@ -312,7 +315,7 @@ async fn bad_input_to_every_command_changes_nothing() {
     let mut tampered = good.clone();
     tampered[40] ^= 1;
     use std::os::unix::fs::PermissionsExt;
-    let key_cases: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
+    let key_cases: Vec<(&str, Breaker, &str)> = vec![
         (
             "tampered",
             Box::new(|| std::fs::write(&key_file, &tampered).unwrap()),

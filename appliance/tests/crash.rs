@@ -106,20 +106,20 @@ async fn sigkill_during_recording_and_upload_loses_and_duplicates_nothing() {
                 acked.extend(acknowledged(c));
             }
         };
-        if t_rec <= t_up {
+        let recorder_first = t_rec <= t_up;
+        if recorder_first {
             kill_rec(&mut recorder, &mut acked);
         } else {
             uploader.kill().unwrap();
-            uploader.wait().unwrap();
         }
         killed += 1;
         tokio::time::sleep(Duration::from_millis(second - first)).await;
-        if recorder.is_some() {
-            kill_rec(&mut recorder, &mut acked);
-        } else {
+        if recorder_first {
             uploader.kill().unwrap();
-            uploader.wait().unwrap();
+        } else {
+            kill_rec(&mut recorder, &mut acked);
         }
+        uploader.wait().unwrap();
         killed += 1;
         // The outbox opens and its figures are consistent after every kill.
         let stats = appliance::Outbox::open(&adir.path().join("agent"))

@@ -71,9 +71,10 @@ impl Server {
 
     /// Starts on the given (http, grpc) addresses, or fresh ports.
     pub async fn start_at(dir: &Path, addrs: Option<(SocketAddr, SocketAddr)>) -> Server {
-        let (h, g) = addrs.map_or(("127.0.0.1:0".to_owned(), "127.0.0.1:0".to_owned()), |(h, g)| {
-            (h.to_string(), g.to_string())
-        });
+        let (h, g) = addrs.map_or(
+            ("127.0.0.1:0".to_owned(), "127.0.0.1:0".to_owned()),
+            |(h, g)| (h.to_string(), g.to_string()),
+        );
         let dir = dir.to_path_buf();
         // A just-stopped server's port may take a moment to be free again.
         for attempt in 0..50 {
@@ -266,7 +267,8 @@ pub fn assert_chain_matches(agent: &Agent, logged: &[(u64, u64, Vec<u8>)]) {
     assert_eq!(logged.len(), records.len(), "logged vs recorded count");
     let mut checker = ledger_record::ChainChecker::new(ledger_record::ChainStart::Genesis);
     let mut last_index = None;
-    for ((seq, index, bytes), (oseq, obytes, oindex)) in logged.iter().zip(&records) {
+    for ((seq, index, bytes), kept) in logged.iter().zip(&records) {
+        let (oseq, obytes, oindex) = (&kept.sequence, &kept.bytes, &kept.log_index);
         assert_eq!(seq, oseq, "sequence order");
         assert_eq!(
             bytes, obytes,
@@ -311,19 +313,22 @@ pub enum Mode {
     ReadsFrom(String),
 }
 
+/// Captured check-ins: (Authorization header, JSON body).
+pub type Checkins = Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
+
 /// A hostile (or honest) HTTP proxy in front of a real ledgerd, on 127.0.0.1. It also
 /// captures check-ins and answers them 404, like a server without the fleet API.
 pub struct Proxy {
     pub url: String,
     pub mode: Arc<std::sync::Mutex<Mode>>,
-    pub checkins: Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+    pub checkins: Checkins,
 }
 
 #[derive(Clone)]
 struct ProxyState {
     upstream: String,
     mode: Arc<std::sync::Mutex<Mode>>,
-    checkins: Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+    checkins: Checkins,
     client: reqwest::Client,
 }
 
