@@ -1,0 +1,295 @@
+//! The agent's configuration file (TOML), validated once with every problem reported at
+//! once. The keys and their defaults are the contract with the NixOS module
+//! (docs/AGENT.md §Configuration); the doc comments of [`Config`] are the reference.
+//!
+//! Secrets (enrolment token, appliance credential, signing key) never live in this file:
+//! it only names files.
+
+use std::path::{Path, PathBuf};
+
+use ledger_record::Id;
+
+use crate::error::AgentError;
+
+/// Upload transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// gRPC (`AppendPipeline`), the default.
+    Grpc,
+    /// HTTP (`POST /v1/records/batch`), the fallback.
+    Http,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `data_dir`, default `./agent-data`: the outbox (SQLite), key files, the
+    /// credential, saved alarm evidence.
+    pub data_dir: PathBuf,
+    /// `server_url` (required): ledgerd HTTP base URL, e.g. `http://127.0.0.1:8080`.
+    pub server_url: String,
+    /// `grpc_url`: ledgerd gRPC URL; required when `transport = "grpc"`.
+    pub grpc_url: Option<String>,
+    /// `transport`, `"grpc"` (default) or `"http"`.
+    pub transport: Transport,
+    /// `log_key_file` (required): file holding the log's C2SP verifier key string; the
+    /// agent trusts checkpoints signed by this key only (pinned).
+    pub log_key_file: PathBuf,
+    /// `site_id` (required): this appliance's site.
+    pub site_id: Id,
+    /// `appliance_id` (required): this appliance's id.
+    pub appliance_id: Id,
+    /// `batch_size`, 1..=4096, default 256: records per upload request.
+    pub batch_size: usize,
+    /// `max_backoff_secs` ≥ 1, default 300: cap of the exponential backoff (with jitter).
+    pub max_backoff_secs: u64,
+    /// `checkin_interval_secs` ≥ 1, default 60: heartbeat period.
+    pub checkin_interval_secs: u64,
+    /// `retention_days` ≥ 1, default 30: delivered records older than this are pruned.
+    pub retention_days: u64,
+    /// `enrolment_token_file`: one-time token used by `ledger-agent enrol` when
+    /// `--token` is not given.
+    pub enrolment_token_file: Option<PathBuf>,
+}
+
+const KEYS: &[&str] = &[
+    "data_dir",
+    "server_url",
+    "grpc_url",
+    "transport",
+    "log_key_file",
+    "site_id",
+    "appliance_id",
+    "batch_size",
+    "max_backoff_secs",
+    "checkin_interval_secs",
+    "retention_days",
+    "enrolment_token_file",
+];
+
+/// Checks an `http://` or `https://` URL with a host and nothing after the path.
+fn check_url(key: &str, value: &str, problems: &mut Vec<String>) -> Option<String> {
+    match url::Url::parse(value) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {
+            if u.query().is_some() || u.fragment().is_some() {
+                problems.push(format!(
+                    "{key}: {value:?} must not have a query or fragment"
+                ));
+                return None;
+            }
+            Some(value.trim_end_matches('/').to_owned())
+        }
+        Ok(_) => {
+            problems.push(format!(
+                "{key}: {value:?} must be an http:// or https:// URL with a host"
+            ));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("{key}: {value:?} is not a URL ({e})"));
+            None
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, AgentError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            AgentError::Config(vec![format!(
+                "cannot read configuration file {}: {e}",
+                path.display()
+            )])
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Validates configuration text; every problem is reported in one error.
+    pub fn parse(text: &str) -> Result<Config, AgentError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            AgentError::Config(vec![format!("not valid TOML: {}", e.message())])
+        })?;
+        let mut problems = Vec::new();
+        for key in table.keys() {
+            if !KEYS.contains(&key.as_str()) {
+                problems.push(format!("unknown key `{key}`"));
+            }
+        }
+        let string = |key: &str, problems: &mut Vec<String>| -> Option<String> {
+            match table.get(key) {
+                None => None,
+                Some(toml::Value::String(s)) if s.is_empty() => {
+                    problems.push(format!("{key}: must not be empty"));
+                    None
+                }
+                Some(toml::Value::String(s)) => Some(s.clone()),
+                Some(other) => {
+                    problems.push(format!(
+                        "{key}: expected a string, found {}",
+                        other.type_str()
+                    ));
+                    None
+                }
+            }
+        };
+        let integer =
+            |key: &str, min: i64, max: i64, default: i64, problems: &mut Vec<String>| -> i64 {
+                match table.get(key) {
+                    None => default,
+                    Some(toml::Value::Integer(n)) if (min..=max).contains(n) => *n,
+                    Some(toml::Value::Integer(n)) => {
+                        if max == i64::MAX {
+                            problems.push(format!("{key}: {n} is out of range (at least {min})"));
+                        } else {
+                            problems.push(format!("{key}: {n} is out of range ({min}..={max})"));
+                        }
+                        default
+                    }
+                    Some(other) => {
+                        problems.push(format!(
+                            "{key}: expected an integer, found {}",
+                            other.type_str()
+                        ));
+                        default
+                    }
+                }
+            };
+        let required = |key: &str, v: Option<String>, problems: &mut Vec<String>| {
+            if v.is_none() && !table.contains_key(key) {
+                problems.push(format!("{key}: required"));
+            }
+            v
+        };
+
+        let data_dir = string("data_dir", &mut problems).unwrap_or_else(|| "./agent-data".into());
+        let server_url = required(
+            "server_url",
+            string("server_url", &mut problems),
+            &mut problems,
+        )
+        .and_then(|u| check_url("server_url", &u, &mut problems));
+        let grpc_url = string("grpc_url", &mut problems)
+            .and_then(|u| check_url("grpc_url", &u, &mut problems));
+        let transport = match string("transport", &mut problems).as_deref() {
+            None | Some("grpc") => Transport::Grpc,
+            Some("http") => Transport::Http,
+            Some(other) => {
+                problems.push(format!(
+                    "transport: {other:?} is not one of \"grpc\", \"http\""
+                ));
+                Transport::Grpc
+            }
+        };
+        if transport == Transport::Grpc && grpc_url.is_none() && !table.contains_key("grpc_url") {
+            problems.push("grpc_url: required when transport = \"grpc\" (the default)".into());
+        }
+        let log_key_file = required(
+            "log_key_file",
+            string("log_key_file", &mut problems),
+            &mut problems,
+        );
+        let id = |key: &str, problems: &mut Vec<String>| -> Option<Id> {
+            let v = required(key, string(key, problems), problems)?;
+            match Id::new(v.clone()) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    problems.push(format!("{key}: {v:?}: {e}"));
+                    None
+                }
+            }
+        };
+        let site_id = id("site_id", &mut problems);
+        let appliance_id = id("appliance_id", &mut problems);
+        let batch_size = integer("batch_size", 1, 4096, 256, &mut problems);
+        let max_backoff_secs = integer("max_backoff_secs", 1, i64::MAX, 300, &mut problems);
+        let checkin_interval_secs =
+            integer("checkin_interval_secs", 1, i64::MAX, 60, &mut problems);
+        let retention_days = integer("retention_days", 1, i64::MAX, 30, &mut problems);
+        let enrolment_token_file = string("enrolment_token_file", &mut problems).map(PathBuf::from);
+
+        match (server_url, log_key_file, site_id, appliance_id) {
+            (Some(server_url), Some(log_key_file), Some(site_id), Some(appliance_id))
+                if problems.is_empty() =>
+            {
+                Ok(Config {
+                    data_dir: PathBuf::from(data_dir),
+                    server_url,
+                    grpc_url,
+                    transport,
+                    log_key_file: PathBuf::from(log_key_file),
+                    site_id,
+                    appliance_id,
+                    batch_size: batch_size as usize,
+                    max_backoff_secs: max_backoff_secs as u64,
+                    checkin_interval_secs: checkin_interval_secs as u64,
+                    retention_days: retention_days as u64,
+                    enrolment_token_file,
+                })
+            }
+            _ => Err(AgentError::Config(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        server_url = "http://127.0.0.1:8080"
+        grpc_url = "http://127.0.0.1:8081"
+        log_key_file = "/etc/ledger/log.key"
+        site_id = "clinic-1"
+        appliance_id = "box-1"
+    "#;
+
+    #[test]
+    fn minimal_file_gets_the_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./agent-data"));
+        assert_eq!(c.transport, Transport::Grpc);
+        assert_eq!(c.batch_size, 256);
+        assert_eq!(c.max_backoff_secs, 300);
+        assert_eq!(c.checkin_interval_secs, 60);
+        assert_eq!(c.retention_days, 30);
+        assert!(c.enrolment_token_file.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            server_url = "ftp://x"
+            transport = "carrier-pigeon"
+            site_id = "bad site"
+            batch_size = 0
+            max_backoff_secs = "soon"
+            retention_days = 0
+            colour = "blue"
+        "#;
+        let Err(AgentError::Config(problems)) = Config::parse(text) else {
+            panic!("must fail");
+        };
+        let all = problems.join("\n");
+        for needle in [
+            "unknown key `colour`",
+            "server_url",
+            "transport",
+            "log_key_file: required",
+            "site_id",
+            "appliance_id: required",
+            "batch_size: 0 is out of range",
+            "max_backoff_secs: expected an integer",
+            "retention_days: 0",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn grpc_url_is_required_for_grpc_only() {
+        let text = MINIMAL.replace("grpc_url = \"http://127.0.0.1:8081\"", "");
+        assert!(Config::parse(&text).is_err());
+        let c = Config::parse(&format!("{text}\ntransport = \"http\"")).unwrap();
+        assert_eq!(c.transport, Transport::Http);
+    }
+}

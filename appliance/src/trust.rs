@@ -1,0 +1,328 @@
+//! What the agent believes about the log, and how that belief grows: receipts verified
+//! against the pinned log key, and every new checkpoint proven consistent with the
+//! latest one already trusted (RFC 9162 §2.1.4, proofs fetched from
+//! `GET /proof/consistency`).
+//!
+//! A checkpoint signed by the log key that cannot be reconciled with the trusted one (same
+//! size, different root; a consistency proof that does not verify; a "latest" checkpoint
+//! smaller than one already seen) is a fork or a rollback: the log key signed two
+//! incompatible histories. That is an alarm: both checkpoints and the proof are saved
+//! under `data_dir/alarms/<time>-<kind>/`, the alarm is recorded in the outbox, and the
+//! agent stops uploading to the log until an operator has looked (docs/AGENT.md).
+//!
+//! Malformed answers, bad signatures and proofs that fail for a checkpoint nobody signed
+//! are not alarms but [`AgentError::BadAnswer`]: nothing is marked delivered and the
+//! upload is retried.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use ledger_core::checkpoint::SignedCheckpoint;
+use ledger_core::hash::{leaf_hash, Hash};
+use ledger_core::note::NoteVerifier;
+use ledger_core::proof::{verify_consistency, verify_inclusion};
+use ledger_core::receipt::Receipt;
+
+use crate::client::{Answer, Client};
+use crate::error::AgentError;
+use crate::outbox::{now_ms, Outbox};
+
+/// Reads the pinned log key (a C2SP verifier key string) from `path`.
+pub fn load_log_key(path: &Path) -> Result<NoteVerifier, AgentError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AgentError::io(format!("reading log key file {}", path.display()), e))?;
+    NoteVerifier::parse(text.trim()).map_err(|e| {
+        AgentError::InvalidInput(format!(
+            "log key file {}: not a verifier key string: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The trusted view of the log.
+pub struct Trust {
+    log: NoteVerifier,
+    data_dir: PathBuf,
+    latest: Option<SignedCheckpoint>,
+    /// Checkpoints (size, root) already proven consistent with `latest`'s history.
+    known: HashSet<(u64, Hash)>,
+    /// Checkpoint notes whose log signature was already verified.
+    notes: HashMap<String, SignedCheckpoint>,
+}
+
+/// One verified delivery.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub index: u64,
+    pub receipt: String,
+}
+
+impl Trust {
+    /// Starts from the latest checkpoint stored in the outbox (if any).
+    pub fn new(
+        log: NoteVerifier,
+        data_dir: &Path,
+        stored: Option<&str>,
+    ) -> Result<Trust, AgentError> {
+        let latest = match stored {
+            Some(note) => Some(
+                SignedCheckpoint::verify(note.as_bytes(), &log).map_err(|e| {
+                    AgentError::InvalidInput(format!(
+                        "the stored checkpoint does not verify with the pinned log key: {e}"
+                    ))
+                })?,
+            ),
+            None => None,
+        };
+        let mut known = HashSet::new();
+        if let Some(c) = &latest {
+            known.insert((c.size(), *c.root()));
+        }
+        Ok(Trust {
+            log,
+            data_dir: data_dir.to_path_buf(),
+            latest,
+            known,
+            notes: HashMap::new(),
+        })
+    }
+
+    /// The latest trusted checkpoint.
+    pub fn latest(&self) -> Option<&SignedCheckpoint> {
+        self.latest.as_ref()
+    }
+
+    /// Verifies one append answer for `bytes` (the record sent): record hash, receipt
+    /// signature with the pinned key, inclusion of the leaf, and consistency of the
+    /// receipt's checkpoint with the trusted one.
+    pub async fn verify_answer(
+        &mut self,
+        bytes: &[u8],
+        answer: &Answer,
+        client: &Client,
+        outbox: &mut Outbox,
+    ) -> Result<Verified, AgentError> {
+        let hash = Hash(sha2_digest(bytes));
+        if answer.record_hash != hash {
+            return Err(AgentError::BadAnswer(format!(
+                "the server names record hash {} for a record whose hash is {hash}",
+                answer.record_hash
+            )));
+        }
+        let receipt = Receipt::parse(answer.receipt.as_bytes())
+            .map_err(|e| AgentError::BadAnswer(format!("receipt: {e}")))?;
+        if receipt.index() != answer.index {
+            return Err(AgentError::BadAnswer(format!(
+                "receipt is for index {}, the answer says {}",
+                receipt.index(),
+                answer.index
+            )));
+        }
+        // The checkpoint signature is verified once per distinct note (a batch shares
+        // one or two), the inclusion proof for every record.
+        let note = receipt.checkpoint_note();
+        let signed = match self.notes.get(note) {
+            Some(c) => c.clone(),
+            None => {
+                let c = SignedCheckpoint::verify(note.as_bytes(), &self.log).map_err(|e| {
+                    AgentError::BadAnswer(format!("receipt for index {}: {e}", answer.index))
+                })?;
+                if self.notes.len() >= 64 {
+                    self.notes.clear();
+                }
+                self.notes.insert(note.to_owned(), c.clone());
+                c
+            }
+        };
+        verify_inclusion(
+            &leaf_hash(bytes),
+            receipt.index(),
+            signed.size(),
+            receipt.proof(),
+            signed.root(),
+        )
+        .map_err(|e| {
+            AgentError::BadAnswer(format!(
+                "receipt for index {}: the record is not proven in the checkpoint of size {}: {e}",
+                answer.index,
+                signed.size()
+            ))
+        })?;
+        self.observe(&signed, client, outbox).await?;
+        Ok(Verified {
+            index: answer.index,
+            receipt: answer.receipt.clone(),
+        })
+    }
+
+    /// Fetches the latest checkpoint and checks it against the trusted one. A smaller
+    /// size than already trusted is a rollback alarm.
+    pub async fn check_latest(
+        &mut self,
+        client: &Client,
+        outbox: &mut Outbox,
+    ) -> Result<(), AgentError> {
+        let note = client.checkpoint().await?;
+        let presented = SignedCheckpoint::verify(note.as_bytes(), &self.log)
+            .map_err(|e| AgentError::BadAnswer(format!("latest checkpoint: {e}")))?;
+        if let Some(trusted) = self.latest.clone() {
+            if presented.size() < trusted.size() {
+                let proof = client
+                    .consistency(presented.size().max(1), trusted.size())
+                    .await
+                    .ok();
+                return Err(self.alarm(
+                    outbox,
+                    "rollback",
+                    &format!(
+                        "the log's latest checkpoint has size {} but size {} was already seen",
+                        presented.size(),
+                        trusted.size()
+                    ),
+                    &trusted,
+                    &presented,
+                    proof.as_deref(),
+                ));
+            }
+        }
+        self.observe(&presented, client, outbox).await?;
+        if let Some(c) = &self.latest {
+            outbox.set_checkpoint(c.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// Reconciles a genuinely signed checkpoint with the trusted one.
+    async fn observe(
+        &mut self,
+        presented: &SignedCheckpoint,
+        client: &Client,
+        outbox: &mut Outbox,
+    ) -> Result<(), AgentError> {
+        let key = (presented.size(), *presented.root());
+        let Some(trusted) = self.latest.clone() else {
+            self.known.insert(key);
+            self.latest = Some(presented.clone());
+            return Ok(());
+        };
+        if self.known.contains(&key) {
+            if presented.size() > trusted.size() {
+                self.latest = Some(presented.clone());
+            }
+            return Ok(());
+        }
+        let (old, new) = if presented.size() >= trusted.size() {
+            (&trusted, presented)
+        } else {
+            (presented, &trusted)
+        };
+        let proof = if old.size() == new.size() {
+            Vec::new()
+        } else {
+            client.consistency(old.size(), new.size()).await?
+        };
+        if let Err(e) = verify_consistency(old.size(), new.size(), &proof, old.root(), new.root()) {
+            return Err(self.alarm(
+                outbox,
+                "fork",
+                &format!(
+                    "checkpoint of size {} (root {}) is not consistent with checkpoint of size {} (root {}): {e}",
+                    presented.size(),
+                    presented.root(),
+                    trusted.size(),
+                    trusted.root()
+                ),
+                &trusted,
+                presented,
+                Some(&proof),
+            ));
+        }
+        self.known.insert(key);
+        if presented.size() > trusted.size() {
+            // The old trusted view stays known: a proof to the new head covers it.
+            self.latest = Some(presented.clone());
+        }
+        Ok(())
+    }
+
+    /// Saves the evidence, records the alarm, and returns the error to stop on.
+    fn alarm(
+        &mut self,
+        outbox: &mut Outbox,
+        kind: &str,
+        message: &str,
+        trusted: &SignedCheckpoint,
+        presented: &SignedCheckpoint,
+        proof: Option<&[Hash]>,
+    ) -> AgentError {
+        tracing::error!("ALARM ({kind}): {message}");
+        let dir = self
+            .data_dir
+            .join("alarms")
+            .join(format!("{}-{kind}", now_ms()));
+        let saved = save_evidence(&dir, message, trusted, presented, proof);
+        let mut message = message.to_owned();
+        if let Err(e) = saved {
+            message.push_str(&format!(" (saving evidence failed: {e})"));
+        }
+        if let Err(e) = outbox.raise_alarm(&message, &dir) {
+            message.push_str(&format!(" (recording the alarm failed: {e})"));
+        }
+        AgentError::Inconsistent {
+            message,
+            evidence_dir: dir,
+        }
+    }
+}
+
+fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+fn write_synced(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+/// Writes the alarm's evidence files: `trusted.checkpoint`, `presented.checkpoint`,
+/// `consistency.proof` (base64 hashes, one a line, as served) and `alarm.json`.
+fn save_evidence(
+    dir: &Path,
+    message: &str,
+    trusted: &SignedCheckpoint,
+    presented: &SignedCheckpoint,
+    proof: Option<&[Hash]>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write_synced(&dir.join("trusted.checkpoint"), trusted.as_str())?;
+    write_synced(&dir.join("presented.checkpoint"), presented.as_str())?;
+    let proof_text: String = proof
+        .unwrap_or(&[])
+        .iter()
+        .map(|h| {
+            format!(
+                "{}\n",
+                base64::engine::general_purpose::STANDARD.encode(h.as_bytes())
+            )
+        })
+        .collect();
+    write_synced(&dir.join("consistency.proof"), &proof_text)?;
+    let (from, to) = if presented.size() >= trusted.size() {
+        (trusted.size(), presented.size())
+    } else {
+        (presented.size(), trusted.size())
+    };
+    let summary = serde_json::json!({
+        "message": message,
+        "time_ms": now_ms(),
+        "trusted": {"size": trusted.size(), "root": hex::encode(trusted.root().as_bytes())},
+        "presented": {"size": presented.size(), "root": hex::encode(presented.root().as_bytes())},
+        "proof": {"from": from, "to": to, "hashes": proof.map(<[Hash]>::len), "fetched": proof.is_some()},
+    });
+    write_synced(&dir.join("alarm.json"), &format!("{summary:#}\n"))?;
+    crate::keystore::sync_dir(dir).map_err(|e| std::io::Error::other(e.to_string()))
+}
