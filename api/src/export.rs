@@ -160,11 +160,24 @@ pub fn export(
     let note = String::from_utf8(note)
         .map_err(|_| ExportError::Package("checkpoint is not UTF-8".into()))?;
     let package = |e: verifier::error::VerifyError| ExportError::Package(e.to_string());
+    // The manifest's period: as requested, or, when no bound was given, the span of
+    // appliance times of the selected records (a report should not say "until year
+    // 584,556,019").
+    let (mut start_ms, mut end_ms) = (*request.period.start(), *request.period.end());
+    if start_ms == 0 && end_ms == u64::MAX {
+        let times = chains
+            .values()
+            .flat_map(|seqs| seqs.values())
+            .filter(|(index, _)| selected.binary_search(index).is_ok())
+            .map(|(_, time)| *time);
+        let (lo, hi) = times.fold((u64::MAX, 0), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        (start_ms, end_ms) = (lo, hi);
+    }
     let mut writer = PackageWriter::new(&note, operator_key, operator_chain).map_err(package)?;
     writer
         .log_verifier_key(&log.verifier_key())
         .sites(request.sites.iter().map(|s| s.as_str().to_string()))
-        .period(*request.period.start(), *request.period.end())
+        .period(start_ms, end_ms)
         .exported_at(now_ms());
     let mut key_count = 0;
     for index in keys.into_iter().filter(|i| *i < size) {
