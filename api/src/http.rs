@@ -60,6 +60,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/admin/appliances/{site}/{appliance}/revoke",
             post(revoke),
         )
+        .route("/openapi.json", get(openapi))
+        .merge(crate::dashboard::routes())
         .fallback(|| async { AppError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -76,7 +78,8 @@ fn text(body: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn who(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
+/// The principal of the request's bearer credential (401 without a valid one).
+pub(crate) fn who(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -244,9 +247,13 @@ async fn metrics(State(s): St) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.intake.metrics.render(&s.log),
+        s.intake.metrics.render(&s.log) + &crate::metrics::render_index(&s.log, &s.index),
     )
         .into_response()
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
 }
 
 async fn log_key(State(s): St) -> Response {

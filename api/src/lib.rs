@@ -25,14 +25,19 @@
 pub mod auth;
 pub mod batch;
 pub mod config;
+pub mod dashboard;
+pub mod days;
 pub mod error;
+pub mod fleet;
 pub mod grpc;
 pub mod http;
 pub mod index;
 pub mod intake;
 pub mod metrics;
+pub mod openapi;
 pub mod operator;
 pub mod proofs;
+pub mod query;
 pub mod reads;
 pub mod server;
 

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::auth::{Auth, AuthStoreError};
 use crate::config::Config;
 use crate::error::AppError;
+use crate::fleet::{CheckinStore, CheckinStoreError};
 use crate::index::{IndexError, QueryIndex};
 use crate::intake::{Intake, IntakeConfig};
 use crate::operator::{OperatorKey, OperatorKeyError};
@@ -24,6 +25,8 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     pub auth: Arc<Auth>,
     pub index: Arc<QueryIndex>,
+    /// Agent check-ins (not log records), in `ledgerd.sqlite`.
+    pub checkins: Arc<CheckinStore>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -41,6 +44,8 @@ pub enum ServerError {
     Auth(#[from] AuthStoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    #[error(transparent)]
+    Checkins(#[from] CheckinStoreError),
     #[error("rebuilding intake state from the log: {0}")]
     Intake(AppError),
     #[error("{what}: {source}")]
@@ -77,6 +82,7 @@ impl AppState {
         })?);
         let operator = OperatorKey::load_or_create(&config.data_dir.join("operator.key"))?;
         let auth = Arc::new(Auth::open(&config.data_dir, config.admin_token_sha256)?);
+        let checkins = Arc::new(CheckinStore::open(&config.data_dir)?);
         let index = Arc::new(QueryIndex::open(&config.data_dir)?);
         index.catch_up(&log)?;
         let intake = Arc::new(
@@ -101,6 +107,7 @@ impl AppState {
             intake,
             auth,
             index,
+            checkins,
         })
     }
 }
