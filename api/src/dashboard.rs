@@ -59,9 +59,15 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/sites/{site}/appliances", get(site_appliances))
         .route("/v1/appliances/{site}/{appliance}", get(appliance_detail))
         .route("/v1/incidents", get(incidents))
-        .route("/v1/sites/{site}/incidents/{incident}", get(incident_detail))
+        .route(
+            "/v1/sites/{site}/incidents/{incident}",
+            get(incident_detail),
+        )
         .route("/v1/patterns", get(patterns))
-        .route("/v1/patterns/promotion-candidates", get(promotion_candidates))
+        .route(
+            "/v1/patterns/promotion-candidates",
+            get(promotion_candidates),
+        )
         .route("/v1/search/records", get(search_records))
         .route("/v1/search/records/daily", get(daily_counts))
 }
@@ -87,9 +93,8 @@ struct Q(HashMap<String, String>);
 
 impl Q {
     fn new(params: Params, allowed: &[&str]) -> Result<Q, AppError> {
-        let Query(map) = params.map_err(|e| {
-            AppError::bad_request("invalid_request", format!("query string: {e}"))
-        })?;
+        let Query(map) = params
+            .map_err(|e| AppError::bad_request("invalid_request", format!("query string: {e}")))?;
         if let Some(bad) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(AppError::bad_request(
                 "invalid_request",
@@ -361,8 +366,12 @@ async fn incidents(State(s): St, headers: HeaderMap, params: Params) -> Result<R
         limit: q.limit()?,
     };
     let index = s.index.clone();
-    let page = blocking(move || index.search_incidents(&scope, &f).map_err(AppError::internal))
-        .await?;
+    let page = blocking(move || {
+        index
+            .search_incidents(&scope, &f)
+            .map_err(AppError::internal)
+    })
+    .await?;
     json_ok(json!({ "incidents": page.items, "next_cursor": page.next_cursor }))
 }
 
@@ -583,7 +592,13 @@ async fn daily_counts(
     let index = s.index.clone();
     let days = blocking(move || {
         index
-            .daily_status(&scope, appliance.as_deref(), check_type.as_deref(), from, to)
+            .daily_status(
+                &scope,
+                appliance.as_deref(),
+                check_type.as_deref(),
+                from,
+                to,
+            )
             .map_err(AppError::internal)
     })
     .await?;

@@ -80,7 +80,10 @@ mod tests {
         assert_eq!(parse_day("2000-03-01"), Some(11_017));
         // 1_700_000_000_000 ms is 2023-11-14T22:13:20Z.
         assert_eq!(format_day(1_700_000_000_000 / 86_400_000), "2023-11-14");
-        assert_eq!(parse_day("2024-02-29").map(format_day).as_deref(), Some("2024-02-29"));
+        assert_eq!(
+            parse_day("2024-02-29").map(format_day).as_deref(),
+            Some("2024-02-29")
+        );
     }
 
     #[test]

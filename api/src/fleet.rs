@@ -264,26 +264,28 @@ impl CheckinStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(a, rec, ver, depth, oldest, receipt, cp, health, alarms, n)| {
-                let alarms: Vec<String> = serde_json::from_str(&alarms)
-                    .map_err(|e| CheckinStoreError::Invalid(e.to_string()))?;
-                Ok((
-                    a,
-                    StoredCheckin {
-                        received_at_ms: u(rec),
-                        checkins: u(n),
-                        checkin: Checkin {
-                            agent_version: ver,
-                            outbox_depth: u(depth),
-                            oldest_undelivered_age_secs: oldest.map(u),
-                            last_receipt_index: receipt.map(u),
-                            last_checkpoint_size: cp.map(u),
-                            health,
-                            alarms,
+            .map(
+                |(a, rec, ver, depth, oldest, receipt, cp, health, alarms, n)| {
+                    let alarms: Vec<String> = serde_json::from_str(&alarms)
+                        .map_err(|e| CheckinStoreError::Invalid(e.to_string()))?;
+                    Ok((
+                        a,
+                        StoredCheckin {
+                            received_at_ms: u(rec),
+                            checkins: u(n),
+                            checkin: Checkin {
+                                agent_version: ver,
+                                outbox_depth: u(depth),
+                                oldest_undelivered_age_secs: oldest.map(u),
+                                last_receipt_index: receipt.map(u),
+                                last_checkpoint_size: cp.map(u),
+                                health,
+                                alarms,
+                            },
                         },
-                    },
-                ))
-            })
+                    ))
+                },
+            )
             .collect()
     }
 

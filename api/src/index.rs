@@ -242,7 +242,9 @@ impl std::ops::Deref for Reader<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
         // Always Some until drop.
-        self.conn.as_ref().expect("reader connection present until drop")
+        self.conn
+            .as_ref()
+            .expect("reader connection present until drop")
     }
 }
 
@@ -307,11 +309,7 @@ impl QueryIndex {
 
     /// A connection for read-only queries.
     pub fn reader(&self) -> Result<Reader<'_>, IndexError> {
-        let pooled = self
-            .readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop();
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
             None => open_conn(&self.path)?,
@@ -662,9 +660,20 @@ fn write_pending(tx: &rusqlite::Transaction<'_>, p: Pending) -> Result<(), rusql
     let mut totals: HashMap<(String, String, String, i64), [i64; 5]> = HashMap::new();
     for ((site, day, pat, check_type, tier), c) in p.patterns {
         pattern.execute(params![
-            &site, day, &pat, &check_type, tier, c[0], c[1], c[2], c[3], c[4]
+            &site,
+            day,
+            &pat,
+            &check_type,
+            tier,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4]
         ])?;
-        let t = totals.entry((site, pat, check_type, tier)).or_insert([0; 5]);
+        let t = totals
+            .entry((site, pat, check_type, tier))
+            .or_insert([0; 5]);
         for (sum, add) in t.iter_mut().zip(c) {
             *sum += add;
         }
@@ -681,7 +690,9 @@ fn write_pending(tx: &rusqlite::Transaction<'_>, p: Pending) -> Result<(), rusql
            resolve_ms_sum = resolve_ms_sum + excluded.resolve_ms_sum",
     )?;
     for ((site, pat, check_type, tier), c) in totals {
-        total.execute(params![site, pat, check_type, tier, c[0], c[1], c[2], c[3], c[4]])?;
+        total.execute(params![
+            site, pat, check_type, tier, c[0], c[1], c[2], c[3], c[4]
+        ])?;
     }
     let mut appliance = tx.prepare_cached(
         "INSERT INTO appliances (site, appliance, records, last_seq, last_idx, last_time_ms)

@@ -54,7 +54,14 @@ impl Op {
         op
     }
 
-    fn param(mut self, location: &str, name: &str, schema: Value, required: bool, desc: &str) -> Op {
+    fn param(
+        mut self,
+        location: &str,
+        name: &str,
+        schema: Value,
+        required: bool,
+        desc: &str,
+    ) -> Op {
         if let Some(list) = self.body["parameters"].as_array_mut() {
             list.push(json!({
                 "name": name, "in": location, "required": required,
@@ -98,7 +105,10 @@ impl Op {
     /// Dashboard endpoints: a read token or the admin credential; out of scope is 404.
     fn reader(self) -> Op {
         self.auth()
-            .error("403", "an appliance credential (dashboards need a read token)")
+            .error(
+                "403",
+                "an appliance credential (dashboards need a read token)",
+            )
             .error("404", "not found, or outside the credential's sites")
     }
 
@@ -140,13 +150,27 @@ fn enumeration(values: &[&str]) -> Value {
 }
 
 fn cursor_params(op: Op) -> Op {
-    op.query("cursor", json!({"type": "string", "pattern": "^[0-9]{1,20}$"}), "`next_cursor` of the previous page")
-        .query("limit", json!({"type": "integer", "minimum": 1, "maximum": 500}), "page size, default 50")
+    op.query(
+        "cursor",
+        json!({"type": "string", "pattern": "^[0-9]{1,20}$"}),
+        "`next_cursor` of the previous page",
+    )
+    .query(
+        "limit",
+        json!({"type": "integer", "minimum": 1, "maximum": 500}),
+        "page size, default 50",
+    )
 }
 
 /// Every operation of the HTTP API.
 pub fn endpoints() -> Vec<Op> {
-    let size_q = |op: Op| op.query("size", json!({"type": "string", "pattern": "^[0-9]{1,20}$"}), "tree size of the checkpoint to prove against (default latest)");
+    let size_q = |op: Op| {
+        op.query(
+            "size",
+            json!({"type": "string", "pattern": "^[0-9]{1,20}$"}),
+            "tree size of the checkpoint to prove against (default latest)",
+        )
+    };
     vec![
         Op::new("get", "/checkpoint", "log", "Latest signed checkpoint (C2SP signed note)")
             .text("checkpoint note"),
@@ -339,90 +363,178 @@ pub fn schemas() -> Value {
         "last_record_time_ms": nullable_uint(),
         "completeness_alarms": uint(),
     });
-    let appliance_required = json!(["appliance_id", "key_status", "state", "records", "completeness_alarms", "agent_alarms"]);
+    let appliance_required = json!([
+        "appliance_id",
+        "key_status",
+        "state",
+        "records",
+        "completeness_alarms",
+        "agent_alarms"
+    ]);
     let mut detail_props = appliance_props.clone();
     if let Some(m) = detail_props.as_object_mut() {
         m.insert("site_id".into(), string());
-        m.insert("keys".into(), json!({"type": "array", "items": sref("Key")}));
-        m.insert("completeness".into(), json!({"type": "array", "items": sref("CompletenessAlarm")}));
-        m.insert("checkin".into(), json!({"allOf": [sref("StoredCheckin")], "nullable": true}));
+        m.insert(
+            "keys".into(),
+            json!({"type": "array", "items": sref("Key")}),
+        );
+        m.insert(
+            "completeness".into(),
+            json!({"type": "array", "items": sref("CompletenessAlarm")}),
+        );
+        m.insert(
+            "checkin".into(),
+            json!({"allOf": [sref("StoredCheckin")], "nullable": true}),
+        );
     }
     let list: Vec<(&str, Value)> = vec![
-        ("Error", json!({"type": "object", "required": ["error"], "properties": {"error": {
+        (
+            "Error",
+            json!({"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
-            "properties": {"code": string(), "message": string()}}}})),
-        ("Health", json!({"type": "object", "required": ["status", "tree_size"], "properties": {
-            "status": string(), "origin": string(), "tree_size": uint(), "queue_depth": uint()}})),
-        ("OperatorKey", json!({"type": "object", "required": ["public_key", "key_id", "site_id", "appliance_id"], "properties": {
-            "public_key": string(), "key_id": string(), "site_id": string(), "appliance_id": string()}})),
-        ("Appended", json!({"type": "object", "required": ["index", "duplicate", "record_hash", "leaf_hash", "checkpoint", "inclusion_proof", "receipt"], "properties": {
+            "properties": {"code": string(), "message": string()}}}}),
+        ),
+        (
+            "Health",
+            json!({"type": "object", "required": ["status", "tree_size"], "properties": {
+            "status": string(), "origin": string(), "tree_size": uint(), "queue_depth": uint()}}),
+        ),
+        (
+            "OperatorKey",
+            json!({"type": "object", "required": ["public_key", "key_id", "site_id", "appliance_id"], "properties": {
+            "public_key": string(), "key_id": string(), "site_id": string(), "appliance_id": string()}}),
+        ),
+        (
+            "Appended",
+            json!({"type": "object", "required": ["index", "duplicate", "record_hash", "leaf_hash", "checkpoint", "inclusion_proof", "receipt"], "properties": {
             "index": uint(), "duplicate": {"type": "boolean"}, "record_hash": string(), "leaf_hash": string(),
-            "checkpoint": string(), "inclusion_proof": {"type": "array", "items": string()}, "receipt": string()}})),
-        ("BatchResults", json!({"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {"type": "object"}}}})),
-        ("ChainRecords", json!({"type": "object", "required": ["checkpoint", "tree_size", "records"], "properties": {
+            "checkpoint": string(), "inclusion_proof": {"type": "array", "items": string()}, "receipt": string()}}),
+        ),
+        (
+            "BatchResults",
+            json!({"type": "object", "required": ["results"], "properties": {"results": {"type": "array", "items": {"type": "object"}}}}),
+        ),
+        (
+            "ChainRecords",
+            json!({"type": "object", "required": ["checkpoint", "tree_size", "records"], "properties": {
             "checkpoint": string(), "tree_size": uint(), "records": {"type": "array", "items": {"type": "object",
                 "required": ["sequence", "index", "record", "inclusion_proof"], "properties": {
-                "sequence": uint(), "index": uint(), "record": string(), "inclusion_proof": {"type": "array", "items": string()}}}}}})),
-        ("EnrolRequest", json!({"type": "object", "required": ["token", "public_key"], "additionalProperties": false, "properties": {
-            "token": string(), "public_key": string()}})),
-        ("TokenRequest", json!({"type": "object", "required": ["site_id", "appliance_id"], "additionalProperties": false, "properties": {
-            "site_id": string(), "appliance_id": string(), "ttl_secs": uint()}})),
-        ("ReadTokenRequest", json!({"type": "object", "required": ["sites"], "additionalProperties": false, "properties": {
-            "sites": {"type": "array", "items": string()}, "ttl_secs": uint()}})),
-        ("Checkin", json!({"type": "object", "required": ["agent_version", "outbox_depth", "health"], "properties": {
+                "sequence": uint(), "index": uint(), "record": string(), "inclusion_proof": {"type": "array", "items": string()}}}}}}),
+        ),
+        (
+            "EnrolRequest",
+            json!({"type": "object", "required": ["token", "public_key"], "additionalProperties": false, "properties": {
+            "token": string(), "public_key": string()}}),
+        ),
+        (
+            "TokenRequest",
+            json!({"type": "object", "required": ["site_id", "appliance_id"], "additionalProperties": false, "properties": {
+            "site_id": string(), "appliance_id": string(), "ttl_secs": uint()}}),
+        ),
+        (
+            "ReadTokenRequest",
+            json!({"type": "object", "required": ["sites"], "additionalProperties": false, "properties": {
+            "sites": {"type": "array", "items": string()}, "ttl_secs": uint()}}),
+        ),
+        (
+            "Checkin",
+            json!({"type": "object", "required": ["agent_version", "outbox_depth", "health"], "properties": {
             "agent_version": {"type": "string", "minLength": 1, "maxLength": 64},
             "outbox_depth": uint(),
             "oldest_undelivered_age_secs": nullable_uint(),
             "last_receipt_index": nullable_uint(),
             "last_checkpoint_size": nullable_uint(),
             "health": enumeration(&["ok", "degraded", "alarm"]),
-            "alarms": {"type": "array", "maxItems": 64, "items": {"type": "string", "minLength": 1, "maxLength": 256}}}})),
-        ("StoredCheckin", json!({"type": "object", "required": ["received_at_ms", "checkins", "agent_version", "outbox_depth", "health", "alarms"], "properties": {
+            "alarms": {"type": "array", "maxItems": 64, "items": {"type": "string", "minLength": 1, "maxLength": 256}}}}),
+        ),
+        (
+            "StoredCheckin",
+            json!({"type": "object", "required": ["received_at_ms", "checkins", "agent_version", "outbox_depth", "health", "alarms"], "properties": {
             "received_at_ms": uint(), "checkins": uint(), "agent_version": string(), "outbox_depth": uint(),
             "oldest_undelivered_age_secs": nullable_uint(), "last_receipt_index": nullable_uint(),
-            "last_checkpoint_size": nullable_uint(), "health": string(), "alarms": {"type": "array", "items": string()}}})),
-        ("Appliance", json!({"type": "object", "required": appliance_required, "properties": appliance_props})),
-        ("SiteAppliances", json!({"type": "object", "required": ["site_id", "stale_after_secs", "appliances"], "properties": {
-            "site_id": string(), "stale_after_secs": uint(), "appliances": {"type": "array", "items": sref("Appliance")}}})),
-        ("Key", json!({"type": "object", "required": ["key_id", "public_key", "introduced_by", "introduced_at_index"], "properties": {
+            "last_checkpoint_size": nullable_uint(), "health": string(), "alarms": {"type": "array", "items": string()}}}),
+        ),
+        (
+            "Appliance",
+            json!({"type": "object", "required": appliance_required, "properties": appliance_props}),
+        ),
+        (
+            "SiteAppliances",
+            json!({"type": "object", "required": ["site_id", "stale_after_secs", "appliances"], "properties": {
+            "site_id": string(), "stale_after_secs": uint(), "appliances": {"type": "array", "items": sref("Appliance")}}}),
+        ),
+        (
+            "Key",
+            json!({"type": "object", "required": ["key_id", "public_key", "introduced_by", "introduced_at_index"], "properties": {
             "key_id": string(), "public_key": string(), "introduced_by": enumeration(&["enrolment", "rotation"]),
             "introduced_at_index": uint(), "ended_at_index": nullable_uint(), "end_reason": nullable("string"),
-            "replaced_by": nullable("string")}})),
-        ("CompletenessAlarm", json!({"type": "object", "required": ["index", "expected_sequence", "sequence", "kind"], "properties": {
-            "index": uint(), "expected_sequence": uint(), "sequence": uint(), "kind": enumeration(&["gap", "out_of_order"])}})),
-        ("ApplianceDetail", json!({"type": "object", "required": ["site_id", "appliance_id", "key_status", "state", "keys", "completeness", "checkin"], "properties": detail_props})),
-        ("Incident", json!({"type": "object", "required": ["site_id", "incident_id", "appliance_id", "check_type", "pattern_signature", "tier", "outcome", "started_at_ms", "ended_at_ms", "records", "first_index", "last_index"], "properties": {
+            "replaced_by": nullable("string")}}),
+        ),
+        (
+            "CompletenessAlarm",
+            json!({"type": "object", "required": ["index", "expected_sequence", "sequence", "kind"], "properties": {
+            "index": uint(), "expected_sequence": uint(), "sequence": uint(), "kind": enumeration(&["gap", "out_of_order"])}}),
+        ),
+        (
+            "ApplianceDetail",
+            json!({"type": "object", "required": ["site_id", "appliance_id", "key_status", "state", "keys", "completeness", "checkin"], "properties": detail_props}),
+        ),
+        (
+            "Incident",
+            json!({"type": "object", "required": ["site_id", "incident_id", "appliance_id", "check_type", "pattern_signature", "tier", "outcome", "started_at_ms", "ended_at_ms", "records", "first_index", "last_index"], "properties": {
             "site_id": string(), "incident_id": string(), "appliance_id": string(), "check_type": string(),
             "pattern_signature": string(), "tier": tier, "outcome": outcome, "started_at_ms": uint(), "ended_at_ms": uint(),
-            "records": uint(), "first_index": uint(), "last_index": uint()}})),
-        ("IncidentPage", json!({"type": "object", "required": ["incidents", "next_cursor"], "properties": {
-            "incidents": {"type": "array", "items": sref("Incident")}, "next_cursor": nullable("string")}})),
-        ("IncidentDetail", json!({"type": "object", "required": ["incident", "tree_size", "records"], "properties": {
+            "records": uint(), "first_index": uint(), "last_index": uint()}}),
+        ),
+        (
+            "IncidentPage",
+            json!({"type": "object", "required": ["incidents", "next_cursor"], "properties": {
+            "incidents": {"type": "array", "items": sref("Incident")}, "next_cursor": nullable("string")}}),
+        ),
+        (
+            "IncidentDetail",
+            json!({"type": "object", "required": ["incident", "tree_size", "records"], "properties": {
             "incident": sref("Incident"), "tree_size": uint(), "records": {"type": "array", "items": {"type": "object",
                 "required": ["index", "appliance_id", "sequence", "record_hash", "time_ms", "healing", "record", "receipt"], "properties": {
                 "index": uint(), "appliance_id": string(), "sequence": uint(), "record_hash": string(), "time_ms": uint(),
-                "healing": {"type": "object"}, "record": string(), "receipt": string()}}}}})),
-        ("PatternStats", json!({"type": "object", "required": ["pattern_signature", "occurrences", "successes", "failures", "escalations", "success_rate", "tiers", "mean_time_to_resolve_ms", "check_types"], "properties": {
+                "healing": {"type": "object"}, "record": string(), "receipt": string()}}}}}),
+        ),
+        (
+            "PatternStats",
+            json!({"type": "object", "required": ["pattern_signature", "occurrences", "successes", "failures", "escalations", "success_rate", "tiers", "mean_time_to_resolve_ms", "check_types"], "properties": {
             "pattern_signature": string(), "occurrences": uint(), "successes": uint(), "failures": uint(), "escalations": uint(),
             "success_rate": {"type": "number", "minimum": 0, "maximum": 1},
             "tiers": {"type": "object", "required": ["L1", "L2", "L3"], "properties": {"L1": uint(), "L2": uint(), "L3": uint()}},
             "mean_time_to_resolve_ms": {"type": "number", "nullable": true},
-            "check_types": {"type": "array", "items": string()}}})),
-        ("PromotionCandidates", json!({"type": "object", "required": ["tier", "min_occurrences", "min_success_rate", "candidates"], "properties": {
+            "check_types": {"type": "array", "items": string()}}}),
+        ),
+        (
+            "PromotionCandidates",
+            json!({"type": "object", "required": ["tier", "min_occurrences", "min_success_rate", "candidates"], "properties": {
             "tier": enumeration(&["L2"]), "min_occurrences": uint(), "min_success_rate": {"type": "number"},
-            "candidates": {"type": "array", "items": sref("PatternStats")}}})),
-        ("RecordHit", json!({"type": "object", "required": ["index", "site_id", "appliance_id", "sequence", "kind", "time_ms", "record_hash", "checks"], "properties": {
+            "candidates": {"type": "array", "items": sref("PatternStats")}}}),
+        ),
+        (
+            "RecordHit",
+            json!({"type": "object", "required": ["index", "site_id", "appliance_id", "sequence", "kind", "time_ms", "record_hash", "checks"], "properties": {
             "index": uint(), "site_id": string(), "appliance_id": string(), "sequence": uint(),
             "kind": enumeration(&["evidence", "healing", "key", "unknown"]), "time_ms": uint(), "record_hash": string(),
             "incident_id": string(), "check_type": string(), "tier": tier, "outcome": outcome,
             "checks": {"type": "array", "items": {"type": "object", "required": ["check_type", "status", "items"], "properties": {
-                "check_type": string(), "status": enumeration(&["pass", "warning", "fail", "error", "none"]), "items": uint()}}}}})),
-        ("RecordPage", json!({"type": "object", "required": ["records", "next_cursor"], "properties": {
-            "records": {"type": "array", "items": sref("RecordHit")}, "next_cursor": nullable("string")}})),
-        ("DailyCounts", json!({"type": "object", "required": ["from_day", "to_day", "days"], "properties": {
+                "check_type": string(), "status": enumeration(&["pass", "warning", "fail", "error", "none"]), "items": uint()}}}}}),
+        ),
+        (
+            "RecordPage",
+            json!({"type": "object", "required": ["records", "next_cursor"], "properties": {
+            "records": {"type": "array", "items": sref("RecordHit")}, "next_cursor": nullable("string")}}),
+        ),
+        (
+            "DailyCounts",
+            json!({"type": "object", "required": ["from_day", "to_day", "days"], "properties": {
             "from_day": string(), "to_day": string(), "days": {"type": "array", "items": {"type": "object",
                 "required": ["day", "pass", "warning", "fail", "error"], "properties": {
-                "day": string(), "pass": uint(), "warning": uint(), "fail": uint(), "error": uint()}}}}})),
+                "day": string(), "pass": uint(), "warning": uint(), "fail": uint(), "error": uint()}}}}}),
+        ),
     ];
     Value::Object(list.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
@@ -461,12 +573,23 @@ mod tests {
         let schemas = schemas();
         let text = doc.to_string();
         for part in text.split("#/components/schemas/").skip(1) {
-            let name: String = part.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
-            assert!(schemas.get(&name).is_some(), "schema {name} is referenced but missing");
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert!(
+                schemas.get(&name).is_some(),
+                "schema {name} is referenced but missing"
+            );
         }
         let mut seen = std::collections::BTreeSet::new();
         for op in endpoints() {
-            assert!(seen.insert((op.method, op.path)), "{} {} twice", op.method, op.path);
+            assert!(
+                seen.insert((op.method, op.path)),
+                "{} {} twice",
+                op.method,
+                op.path
+            );
         }
     }
 }

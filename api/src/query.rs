@@ -320,14 +320,34 @@ impl QueryIndex {
                 args.push(v);
             }
         };
-        cond(&mut sql, " AND r.appliance = ?", f.appliance.clone().map(Sql::Text));
+        cond(
+            &mut sql,
+            " AND r.appliance = ?",
+            f.appliance.clone().map(Sql::Text),
+        );
         cond(&mut sql, " AND r.kind = ?", f.kind.map(Sql::Integer));
-        cond(&mut sql, " AND r.time_ms >= ?", f.from_ms.map(|v| Sql::Integer(i(v))));
-        cond(&mut sql, " AND r.time_ms < ?", f.to_ms.map(|v| Sql::Integer(i(v))));
-        cond(&mut sql, " AND r.incident = ?", f.incident.clone().map(Sql::Text));
+        cond(
+            &mut sql,
+            " AND r.time_ms >= ?",
+            f.from_ms.map(|v| Sql::Integer(i(v))),
+        );
+        cond(
+            &mut sql,
+            " AND r.time_ms < ?",
+            f.to_ms.map(|v| Sql::Integer(i(v))),
+        );
+        cond(
+            &mut sql,
+            " AND r.incident = ?",
+            f.incident.clone().map(Sql::Text),
+        );
         cond(&mut sql, " AND r.tier = ?", f.tier.map(Sql::Integer));
         cond(&mut sql, " AND r.outcome = ?", f.outcome.map(Sql::Integer));
-        cond(&mut sql, " AND r.idx < ?", f.before.map(|v| Sql::Integer(i(v))));
+        cond(
+            &mut sql,
+            " AND r.idx < ?",
+            f.before.map(|v| Sql::Integer(i(v))),
+        );
         if f.check_type.is_some() || f.status.is_some() {
             sql.push_str(" AND EXISTS (SELECT 1 FROM record_checks c WHERE c.idx = r.idx");
             if let Some(c) = &f.check_type {
@@ -416,8 +436,7 @@ impl QueryIndex {
                 s
             }
             None => {
-                let mut s =
-                    String::from("SELECT day, status, SUM(items) FROM daily_status WHERE ");
+                let mut s = String::from("SELECT day, status, SUM(items) FROM daily_status WHERE ");
                 s.push_str(&scope.clause("site", &mut args));
                 s.push_str(" AND day >= ? AND day <= ?");
                 args.push(Sql::Integer(from_day));
@@ -434,7 +453,11 @@ impl QueryIndex {
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(params_from_iter(args), |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut days: Vec<DayCounts> = (from_day..=to_day)
@@ -479,13 +502,33 @@ impl QueryIndex {
                 args.push(v);
             }
         };
-        cond(&mut sql, " AND appliance = ?", f.appliance.clone().map(Sql::Text));
-        cond(&mut sql, " AND check_type = ?", f.check_type.clone().map(Sql::Text));
+        cond(
+            &mut sql,
+            " AND appliance = ?",
+            f.appliance.clone().map(Sql::Text),
+        );
+        cond(
+            &mut sql,
+            " AND check_type = ?",
+            f.check_type.clone().map(Sql::Text),
+        );
         cond(&mut sql, " AND tier = ?", f.tier.map(Sql::Integer));
         cond(&mut sql, " AND outcome = ?", f.outcome.map(Sql::Integer));
-        cond(&mut sql, " AND ended_ms >= ?", f.from_ms.map(|v| Sql::Integer(i(v))));
-        cond(&mut sql, " AND started_ms < ?", f.to_ms.map(|v| Sql::Integer(i(v))));
-        cond(&mut sql, " AND first_idx < ?", f.before.map(|v| Sql::Integer(i(v))));
+        cond(
+            &mut sql,
+            " AND ended_ms >= ?",
+            f.from_ms.map(|v| Sql::Integer(i(v))),
+        );
+        cond(
+            &mut sql,
+            " AND started_ms < ?",
+            f.to_ms.map(|v| Sql::Integer(i(v))),
+        );
+        cond(
+            &mut sql,
+            " AND first_idx < ?",
+            f.before.map(|v| Sql::Integer(i(v))),
+        );
         sql.push_str(" ORDER BY first_idx DESC LIMIT ?");
         args.push(Sql::Integer(f.limit as i64 + 1));
         let conn = self.reader()?;
@@ -587,8 +630,10 @@ impl QueryIndex {
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut by_pattern: std::collections::BTreeMap<String, (PatternStats, u64, BTreeSet<String>)> =
-            std::collections::BTreeMap::new();
+        let mut by_pattern: std::collections::BTreeMap<
+            String,
+            (PatternStats, u64, BTreeSet<String>),
+        > = std::collections::BTreeMap::new();
         for (pattern, tier, c, checks) in rows {
             let entry = by_pattern.entry(pattern.clone()).or_insert_with(|| {
                 (
@@ -676,7 +721,9 @@ impl QueryIndex {
              FROM keys WHERE site = ?1 ORDER BY appliance, introduced_idx",
         )?;
         let rows = stmt
-            .query_map(params![site], |r| Ok((r.get::<_, String>(0)?, key_row(r, 1)?)))?
+            .query_map(params![site], |r| {
+                Ok((r.get::<_, String>(0)?, key_row(r, 1)?))
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
@@ -701,7 +748,11 @@ impl QueryIndex {
                     index: u(r.get(0)?),
                     expected_sequence: expected,
                     sequence: seq,
-                    kind: if seq > expected { "gap" } else { "out_of_order" },
+                    kind: if seq > expected {
+                        "gap"
+                    } else {
+                        "out_of_order"
+                    },
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -709,7 +760,8 @@ impl QueryIndex {
     }
 }
 
-const INCIDENT_COLUMNS: &str = "SELECT site, incident, appliance, check_type, pattern, tier, outcome,
+const INCIDENT_COLUMNS: &str =
+    "SELECT site, incident, appliance, check_type, pattern, tier, outcome,
     started_ms, ended_ms, records, first_idx, last_idx FROM incidents";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {

@@ -67,7 +67,11 @@ async fn get(server: &TestServer, path: &str, bearer: Option<&str>) -> (u16, Val
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
 }
 
 async fn get_ok(server: &TestServer, path: &str, bearer: &str) -> Value {
@@ -124,7 +128,12 @@ async fn seed(server: &TestServer) -> (Appliance, Appliance, Appliance) {
         ]),
     )
     .await;
-    append(server, &mut b3, evidence(&[("disk_encryption", Status::Error)])).await;
+    append(
+        server,
+        &mut b3,
+        evidence(&[("disk_encryption", Status::Error)]),
+    )
+    .await;
     // Healing at site-a: pattern "disk-full" at L2, 3 successes (10 s, 20 s, 30 s);
     // pattern "svc-down" at L2, 2 successes and 1 failure; incident inc-7 goes from L1
     // (failure) to L2 (success) in two records.
@@ -132,7 +141,13 @@ async fn seed(server: &TestServer) -> (Appliance, Appliance, Appliance) {
         append(
             server,
             &mut a1,
-            healing(&format!("inc-d{n}"), "disk-full", Tier::L2, Outcome::Success, secs),
+            healing(
+                &format!("inc-d{n}"),
+                "disk-full",
+                Tier::L2,
+                Outcome::Success,
+                secs,
+            ),
         )
         .await;
     }
@@ -196,8 +211,14 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    for (bearer, expected) in [(Some(admin.as_str()), 403), (Some(reader_a.as_str()), 403), (None, 401)] {
-        let (status, v) = server.post_json("/v1/checkin", bearer, checkin.clone()).await;
+    for (bearer, expected) in [
+        (Some(admin.as_str()), 403),
+        (Some(reader_a.as_str()), 403),
+        (None, 401),
+    ] {
+        let (status, v) = server
+            .post_json("/v1/checkin", bearer, checkin.clone())
+            .await;
         assert_eq!(status, expected, "{v}");
     }
     let (status, v) = server
@@ -207,7 +228,10 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
             json!({"agent_version": "0.1.0", "outbox_depth": "many", "health": "ok"}),
         )
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_checkin")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_checkin"))
+    );
 
     // ---- fleet ----
     let v = get_ok(&server, "/v1/sites/site-a/appliances", &reader_a).await;
@@ -260,10 +284,21 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
     let v = get_ok(&server, "/v1/incidents?site=site-a", &reader_a).await;
     let incidents = v["incidents"].as_array().unwrap();
     assert_eq!(incidents.len(), 7, "{v}");
-    let inc7 = incidents.iter().find(|i| i["incident_id"] == "inc-7").unwrap();
+    let inc7 = incidents
+        .iter()
+        .find(|i| i["incident_id"] == "inc-7")
+        .unwrap();
     assert_eq!(inc7["records"], 2);
-    assert_eq!((inc7["tier"].as_str(), inc7["outcome"].as_str()), (Some("L2"), Some("success")));
-    let v = get_ok(&server, "/v1/incidents?site=site-a&outcome=failure", &reader_a).await;
+    assert_eq!(
+        (inc7["tier"].as_str(), inc7["outcome"].as_str()),
+        (Some("L2"), Some("success"))
+    );
+    let v = get_ok(
+        &server,
+        "/v1/incidents?site=site-a&outcome=failure",
+        &reader_a,
+    )
+    .await;
     assert_eq!(v["incidents"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["incidents"][0]["incident_id"], "inc-s2");
     let v = get_ok(&server, "/v1/incidents?tier=L3", &partner).await;
@@ -311,7 +346,10 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
             .unwrap()
     };
     let disk = p("disk-full");
-    assert_eq!(disk["occurrences"], 3, "site-b's disk-full is out of this scope");
+    assert_eq!(
+        disk["occurrences"], 3,
+        "site-b's disk-full is out of this scope"
+    );
     assert_eq!(disk["success_rate"], 1.0);
     assert_eq!(disk["mean_time_to_resolve_ms"], 20_000.0);
     assert_eq!(disk["tiers"], json!({"L1": 0, "L2": 3, "L3": 0}));
@@ -349,12 +387,26 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
         hex::encode(Record::decode(&bytes).unwrap().hash().as_bytes()),
         hits[0]["record_hash"].as_str().unwrap()
     );
-    let v = get_ok(&server, "/v1/search/records?kind=healing&site=site-a&tier=L2", &reader_a).await;
+    let v = get_ok(
+        &server,
+        "/v1/search/records?kind=healing&site=site-a&tier=L2",
+        &reader_a,
+    )
+    .await;
     assert_eq!(v["records"].as_array().unwrap().len(), 7);
-    let v = get_ok(&server, "/v1/search/records?check_type=disk_encryption", &partner).await;
+    let v = get_ok(
+        &server,
+        "/v1/search/records?check_type=disk_encryption",
+        &partner,
+    )
+    .await;
     assert_eq!(v["records"].as_array().unwrap().len(), 3);
     let v = get_ok(&server, "/v1/search/records?incident=inc-7", &reader_a).await;
-    assert_eq!(v["records"].as_array().unwrap().len(), 2, "site-b's inc-7 is not shown");
+    assert_eq!(
+        v["records"].as_array().unwrap().len(),
+        2,
+        "site-b's inc-7 is not shown"
+    );
     // Pagination over everything site-a can see: newest first, no duplicates.
     let mut indexes = Vec::new();
     let mut path = "/v1/search/records?limit=4".to_string();
@@ -378,11 +430,21 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
     assert_eq!(days.len(), 30);
     let today = days.last().unwrap();
     assert_eq!(
-        (today["pass"].as_u64(), today["fail"].as_u64(), today["warning"].as_u64(), today["error"].as_u64()),
+        (
+            today["pass"].as_u64(),
+            today["fail"].as_u64(),
+            today["warning"].as_u64(),
+            today["error"].as_u64()
+        ),
         (Some(3), Some(1), Some(1), Some(0)),
         "{v}"
     );
-    let v = get_ok(&server, "/v1/search/records/daily?site=site-a&appliance=box-2", &reader_a).await;
+    let v = get_ok(
+        &server,
+        "/v1/search/records/daily?site=site-a&appliance=box-2",
+        &reader_a,
+    )
+    .await;
     assert_eq!(v["days"].as_array().unwrap().last().unwrap()["pass"], 2);
     let v = get_ok(&server, "/v1/search/records/daily", &partner).await;
     assert_eq!(v["days"].as_array().unwrap().last().unwrap()["error"], 1);
@@ -420,7 +482,10 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
     let (status, _, _) = get(&server, "/v1/sites/site-a/incidents/nope", Some(&reader_a)).await;
     assert_eq!(status, 404);
     let (status, v, _) = get(&server, "/v1/search/records", Some(&a1.credential)).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (403, Some("read_token_required")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("read_token_required"))
+    );
     let (status, _, _) = get(&server, "/v1/incidents", None).await;
     assert_eq!(status, 401);
     // Bad filters are 400 with a reason.
@@ -479,7 +544,13 @@ async fn a_deleted_index_is_rebuilt_to_identical_answers() {
     let server = TestServer::start(dir.path()).await;
     let (mut a1, _a2, _b3) = seed(&server).await;
     let rot = a1.rotate();
-    assert_eq!(server.append_http(Some(&a1.credential), rot.encode()).await.0, 200);
+    assert_eq!(
+        server
+            .append_http(Some(&a1.credential), rot.encode())
+            .await
+            .0,
+        200
+    );
     append(&server, &mut a1, evidence(&[("backup", Status::Pass)])).await;
     wait_indexed(&server).await;
     let before = snapshot(&server).await;

@@ -19,7 +19,10 @@ fn routes_in(source: &str) -> BTreeSet<(String, String)> {
             continue;
         };
         let rest = rest.trim_start_matches(',');
-        let method: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let method: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
         assert!(
             rest[method.len()..].starts_with('('),
             "route {path}: cannot read its method from `{}`",
@@ -49,18 +52,29 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 async fn the_document_lists_exactly_the_routes_of_the_router() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path()).await;
-    let r = server.client.get(server.url("/openapi.json")).send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
 
     let mut routed = routes_in(&source("http.rs"));
     routed.extend(routes_in(&source("dashboard.rs")));
-    assert!(routed.len() > 20, "the route parser found too few: {routed:?}");
+    assert!(
+        routed.len() > 20,
+        "the route parser found too few: {routed:?}"
+    );
     let docs = documented(&doc);
     let missing: Vec<_> = routed.difference(&docs).collect();
     let extra: Vec<_> = docs.difference(&routed).collect();
-    assert!(missing.is_empty(), "routes missing from /openapi.json: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "routes missing from /openapi.json: {missing:?}"
+    );
     assert!(extra.is_empty(), "documented but not routed: {extra:?}");
 
     // Every documented operation reaches its handler: fill path parameters with a

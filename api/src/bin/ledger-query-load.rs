@@ -223,7 +223,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[k.min(sorted.len() - 1)]
 }
 
-fn measure(name: &str, iterations: usize, mut f: impl FnMut(usize) -> anyhow::Result<usize>) -> anyhow::Result<()> {
+fn measure(
+    name: &str,
+    iterations: usize,
+    mut f: impl FnMut(usize) -> anyhow::Result<usize>,
+) -> anyhow::Result<()> {
     let mut times = Vec::with_capacity(iterations);
     let mut rows = 0;
     for n in 0..iterations {
@@ -397,7 +401,10 @@ fn main() -> anyhow::Result<()> {
         limit,
         ..RecordFilter::default()
     };
-    println!("queries ({} sites x {} appliances):", args.sites, args.appliances_per_site);
+    println!(
+        "queries ({} sites x {} appliances):",
+        args.sites, args.appliances_per_site
+    );
     measure("appliance list of a site", n, |k| {
         let s = site(k);
         let chains = index.site_chains(&s)?;
@@ -406,31 +413,49 @@ fn main() -> anyhow::Result<()> {
         Ok(chains.len().max(keys.len()).max(c.len()))
     })?;
     measure("incident search, one site, page of 50", n, |k| {
-        let f = IncidentFilter { limit: 50, ..IncidentFilter::default() };
+        let f = IncidentFilter {
+            limit: 50,
+            ..IncidentFilter::default()
+        };
         Ok(index.search_incidents(&one(k), &f)?.items.len())
     })?;
     measure("incident search, one site, L2 failures", n, |k| {
-        let f = IncidentFilter { limit: 50, tier: Some(2), outcome: Some(1), ..IncidentFilter::default() };
+        let f = IncidentFilter {
+            limit: 50,
+            tier: Some(2),
+            outcome: Some(1),
+            ..IncidentFilter::default()
+        };
         Ok(index.search_incidents(&one(k), &f)?.items.len())
     })?;
     measure("incident search, all sites (admin)", n, |_| {
-        let f = IncidentFilter { limit: 50, ..IncidentFilter::default() };
+        let f = IncidentFilter {
+            limit: 50,
+            ..IncidentFilter::default()
+        };
         Ok(index.search_incidents(&Scope::All, &f)?.items.len())
     })?;
     measure("pattern statistics, one site, all time", n, |k| {
         Ok(index.pattern_stats(&one(k), None, None, None, None)?.len())
     })?;
     measure("pattern statistics, one site, 30 days", n, |k| {
-        Ok(index.pattern_stats(&one(k), None, None, Some(today - 29), Some(today))?.len())
+        Ok(index
+            .pattern_stats(&one(k), None, None, Some(today - 29), Some(today))?
+            .len())
     })?;
     measure("pattern statistics, all sites, all time", n, |_| {
-        Ok(index.pattern_stats(&Scope::All, None, None, None, None)?.len())
+        Ok(index
+            .pattern_stats(&Scope::All, None, None, None, None)?
+            .len())
     })?;
     measure("record search, one site, page of 50", n, |k| {
         Ok(index.search_records(&one(k), &page(50))?.items.len())
     })?;
     measure("record search, one site, status=fail", n, |k| {
-        let f = RecordFilter { status: Some(2), ..page(50) };
+        let f = RecordFilter {
+            status: Some(2),
+            ..page(50)
+        };
         Ok(index.search_records(&one(k), &f)?.items.len())
     })?;
     measure("record search, one site, check+kind+time", n, |k| {
@@ -443,7 +468,10 @@ fn main() -> anyhow::Result<()> {
         Ok(index.search_records(&one(k), &f)?.items.len())
     })?;
     measure("record search, one appliance, page of 50", n, |k| {
-        let f = RecordFilter { appliance: Some(format!("box-{}", k % args.appliances_per_site)), ..page(50) };
+        let f = RecordFilter {
+            appliance: Some(format!("box-{}", k % args.appliances_per_site)),
+            ..page(50)
+        };
         Ok(index.search_records(&one(k), &f)?.items.len())
     })?;
     measure("record search, all sites, 10th page", n, |_| {
@@ -457,11 +485,15 @@ fn main() -> anyhow::Result<()> {
         Ok(rows)
     })?;
     measure("daily counts by status, one site, 30 days", n, |k| {
-        Ok(index.daily_status(&one(k), None, None, today - 29, today)?.len())
+        Ok(index
+            .daily_status(&one(k), None, None, today - 29, today)?
+            .len())
     })?;
     measure("daily counts, one appliance, 90 days", n, |k| {
         let a = format!("box-{}", k % args.appliances_per_site);
-        Ok(index.daily_status(&one(k), Some(&a), None, today - 89, today)?.len())
+        Ok(index
+            .daily_status(&one(k), Some(&a), None, today - 89, today)?
+            .len())
     })?;
     println!("(in-process query functions of the HTTP handlers; machine shared with other builds)");
     Ok(())
