@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use ledger_record::ChainId;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -287,19 +287,6 @@ impl CheckinStore {
                 },
             )
             .collect()
-    }
-
-    /// Whether any appliance of `site` has checked in.
-    pub fn knows_site(&self, site: &str) -> Result<bool, CheckinStoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT 1 FROM checkins WHERE site = ?1 LIMIT 1",
-                params![site],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
     }
 }
 

@@ -64,6 +64,8 @@ const READ: u64 = 4096;
 /// with SQLite's default 2 MiB cache each of them would read pages from the OS, which
 /// made tailing several times slower than the sequencer on a million entries.
 const CACHE_KIB: i64 = 128 * 1024;
+/// Page cache of each reader connection (up to 8 of them), in KiB.
+const READER_CACHE_KIB: i64 = 16 * 1024;
 
 /// Milliseconds in a UTC day; days are counted from the Unix epoch.
 pub const DAY_MS: u64 = 86_400_000;
@@ -222,11 +224,11 @@ pub(crate) fn i(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
 }
 
-fn open_conn(path: &Path) -> Result<Connection, rusqlite::Error> {
+fn open_conn(path: &Path, cache_kib: i64) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(Duration::from_secs(10))?;
     Ok(conn)
@@ -285,7 +287,7 @@ impl QueryIndex {
     /// Opens (creating or rebuilding when the schema version differs) the index file.
     pub fn open(data_dir: &Path) -> Result<QueryIndex, IndexError> {
         let path = data_dir.join("index.sqlite");
-        let conn = open_conn(&path)?;
+        let conn = open_conn(&path, CACHE_KIB)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version != SCHEMA_VERSION {
             // A file of another version (or an empty one) is projected again from the
@@ -312,7 +314,7 @@ impl QueryIndex {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
-            None => open_conn(&self.path)?,
+            None => open_conn(&self.path, READER_CACHE_KIB)?,
         };
         Ok(Reader {
             index: self,
