@@ -88,6 +88,17 @@ pub struct RawConfig {
     pub anchor_pending_alarm_secs: Option<i64>,
     /// Anchoring: timeout of each calendar request, in seconds. Default 10.
     pub anchor_timeout_secs: Option<i64>,
+    /// Fleet: the check-in period agents are configured with, in seconds (contract A,
+    /// the agent's `checkin_interval_secs`). Default 60.
+    pub checkin_interval_secs: Option<i64>,
+    /// Fleet: an appliance is `stale` after this many check-in periods without a
+    /// check-in. Default 3.
+    pub stale_after_missed_checkins: Option<i64>,
+    /// Healing: a pattern is a promotion candidate when resolved at L2 at least this
+    /// many times. Default 5.
+    pub promotion_min_occurrences: Option<i64>,
+    /// Healing: … and its L2 success rate is at least this (0 to 1). Default 0.9.
+    pub promotion_min_success_rate: Option<f64>,
 }
 
 /// Validated anchoring settings.
@@ -123,6 +134,10 @@ pub struct Config {
     pub sequencer_queue_capacity: usize,
     pub public_entry_bundles: bool,
     pub anchor: AnchorSettings,
+    pub checkin_interval: Duration,
+    pub stale_after_missed_checkins: u64,
+    pub promotion_min_occurrences: u64,
+    pub promotion_min_success_rate: f64,
 }
 
 /// Every problem found in a configuration, one per line.
@@ -274,6 +289,28 @@ impl RawConfig {
                     &mut |v| set_int(v, &mut raw.anchor_timeout_secs),
                     "an integer",
                 ),
+                "checkin_interval_secs" => put(
+                    &mut |v| set_int(v, &mut raw.checkin_interval_secs),
+                    "an integer",
+                ),
+                "stale_after_missed_checkins" => put(
+                    &mut |v| set_int(v, &mut raw.stale_after_missed_checkins),
+                    "an integer",
+                ),
+                "promotion_min_occurrences" => put(
+                    &mut |v| set_int(v, &mut raw.promotion_min_occurrences),
+                    "an integer",
+                ),
+                "promotion_min_success_rate" => put(
+                    &mut |v| match v.as_float().or_else(|| v.as_integer().map(|i| i as f64)) {
+                        Some(f) => {
+                            raw.promotion_min_success_rate = Some(f);
+                            true
+                        }
+                        None => false,
+                    },
+                    "a number",
+                ),
                 other => problems.push(format!("unknown setting `{other}`")),
             }
         }
@@ -351,6 +388,16 @@ impl RawConfig {
                 .anchor_pending_alarm_secs
                 .or(self.anchor_pending_alarm_secs),
             anchor_timeout_secs: over.anchor_timeout_secs.or(self.anchor_timeout_secs),
+            checkin_interval_secs: over.checkin_interval_secs.or(self.checkin_interval_secs),
+            stale_after_missed_checkins: over
+                .stale_after_missed_checkins
+                .or(self.stale_after_missed_checkins),
+            promotion_min_occurrences: over
+                .promotion_min_occurrences
+                .or(self.promotion_min_occurrences),
+            promotion_min_success_rate: over
+                .promotion_min_success_rate
+                .or(self.promotion_min_success_rate),
         }
     }
 }
@@ -568,6 +615,36 @@ impl Config {
             1,
             1 << 20,
         );
+        let checkin_interval = ranged(
+            &mut p,
+            "checkin_interval_secs",
+            raw.checkin_interval_secs,
+            60,
+            1,
+            7 * 86_400,
+        );
+        let stale_after = ranged(
+            &mut p,
+            "stale_after_missed_checkins",
+            raw.stale_after_missed_checkins,
+            3,
+            1,
+            10_000,
+        );
+        let promotion_min_occurrences = ranged(
+            &mut p,
+            "promotion_min_occurrences",
+            raw.promotion_min_occurrences,
+            5,
+            1,
+            i64::MAX,
+        );
+        let rate = raw.promotion_min_success_rate.unwrap_or(0.9);
+        if !(0.0..=1.0).contains(&rate) {
+            p.push(format!(
+                "`promotion_min_success_rate` is {rate}; it must be between 0 and 1"
+            ));
+        }
         let (true, Some(operator_site_id), Some(operator_appliance_id)) =
             (p.is_empty(), operator_site_id, operator_appliance_id)
         else {
@@ -591,6 +668,10 @@ impl Config {
             sequencer_queue_capacity: queue as usize,
             public_entry_bundles: raw.public_entry_bundles.unwrap_or(false),
             anchor,
+            checkin_interval: Duration::from_secs(checkin_interval),
+            stale_after_missed_checkins: stale_after,
+            promotion_min_occurrences,
+            promotion_min_success_rate: rate,
         })
     }
 
@@ -743,6 +824,28 @@ mod tests {
             .problems
             .iter()
             .any(|p| p.contains("unknown setting `colour`")));
+    }
+
+    #[test]
+    fn fleet_keys_are_read_validated_and_defaulted() {
+        let c = Config::validate(RawConfig::default()).unwrap();
+        assert_eq!(c.checkin_interval, Duration::from_secs(60));
+        assert_eq!(c.stale_after_missed_checkins, 3);
+        assert_eq!(c.promotion_min_occurrences, 5);
+        assert_eq!(c.promotion_min_success_rate, 0.9);
+        let raw = RawConfig::from_toml(
+            "checkin_interval_secs = 30\nstale_after_missed_checkins = 2\npromotion_min_occurrences = 10\npromotion_min_success_rate = 1",
+        )
+        .unwrap();
+        let c = Config::validate(raw).unwrap();
+        assert_eq!(c.checkin_interval, Duration::from_secs(30));
+        assert_eq!(c.promotion_min_success_rate, 1.0);
+        let raw = RawConfig::from_toml(
+            "checkin_interval_secs = 0\nstale_after_missed_checkins = 0\npromotion_min_occurrences = 0\npromotion_min_success_rate = 1.5",
+        )
+        .unwrap();
+        assert_eq!(Config::validate(raw).unwrap_err().problems.len(), 4);
+        assert!(RawConfig::from_toml("promotion_min_success_rate = \"high\"").is_err());
     }
 
     #[test]

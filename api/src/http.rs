@@ -63,6 +63,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::anchor_http::routes())
         .merge(crate::export::http::routes())
         .route("/v1/admin/backup", post(backup))
+        .route("/openapi.json", get(openapi))
+        .merge(crate::dashboard::routes())
         .fallback(|| async { AppError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -79,7 +81,8 @@ fn text(body: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn who(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
+/// The principal of the request's bearer credential (401 without a valid one).
+pub(crate) fn who(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -249,11 +252,16 @@ async fn metrics(State(s): St) -> Response {
         )],
         {
             let mut out = s.intake.metrics.render(&s.log);
+            out.push_str(&crate::metrics::render_index(&s.log, &s.index));
             s.anchoring.render_metrics(&mut out);
             out
         },
     )
         .into_response()
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
 }
 
 async fn log_key(State(s): St) -> Response {

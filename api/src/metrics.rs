@@ -151,6 +151,28 @@ impl Metrics {
     }
 }
 
+/// The query index's metrics: entries indexed and how far the index trails the latest
+/// signed tree (`ledger_index_lag_entries`).
+pub fn render_index(log: &Log, index: &crate::index::QueryIndex) -> String {
+    let size = log.latest().size;
+    let mut out = String::new();
+    match index.indexed_size() {
+        Ok(indexed) => {
+            let _ = writeln!(
+                out,
+                "# HELP ledger_index_size Log entries projected into the query index.\n# TYPE ledger_index_size gauge\nledger_index_size {indexed}"
+            );
+            let _ = writeln!(
+                out,
+                "# HELP ledger_index_lag_entries Entries of the latest signed tree not yet in the query index.\n# TYPE ledger_index_lag_entries gauge\nledger_index_lag_entries {}",
+                size.saturating_sub(indexed)
+            );
+        }
+        Err(e) => tracing::error!("reading the index size for metrics: {e}"),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

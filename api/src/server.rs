@@ -14,6 +14,7 @@ use crate::anchoring::{AnchorError, Anchoring};
 use crate::auth::{Auth, AuthStoreError};
 use crate::config::Config;
 use crate::error::AppError;
+use crate::fleet::{CheckinStore, CheckinStoreError};
 use crate::index::{IndexError, QueryIndex};
 use crate::intake::{Intake, IntakeConfig};
 use crate::operator::{OperatorKey, OperatorKeyError};
@@ -26,6 +27,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub index: Arc<QueryIndex>,
     pub anchoring: Arc<Anchoring>,
+    /// Agent check-ins (not log records), in `ledgerd.sqlite`.
+    pub checkins: Arc<CheckinStore>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -45,6 +48,8 @@ pub enum ServerError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Anchor(#[from] AnchorError),
+    #[error(transparent)]
+    Checkins(#[from] CheckinStoreError),
     #[error("rebuilding intake state from the log: {0}")]
     Intake(AppError),
     #[error("{what}: {source}")]
@@ -82,6 +87,7 @@ impl AppState {
         let operator = OperatorKey::load_or_create(&config.data_dir.join("operator.key"))?;
         let auth = Arc::new(Auth::open(&config.data_dir, config.admin_token_sha256)?);
         let anchoring = Arc::new(Anchoring::open(log.clone(), config.anchor.clone())?);
+        let checkins = Arc::new(CheckinStore::open(&config.data_dir)?);
         let index = Arc::new(QueryIndex::open(&config.data_dir)?);
         index.catch_up(&log)?;
         let intake = Arc::new(
@@ -107,6 +113,7 @@ impl AppState {
             auth,
             index,
             anchoring,
+            checkins,
         })
     }
 }
