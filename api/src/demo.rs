@@ -534,9 +534,15 @@ async fn demo_steps(
     let _ = writeln!(s, "\nRepeat the steps by hand:");
     let _ = writeln!(
         s,
-        "  {} serve --data-dir {} --origin demo.evidence-ledger.local/log --anchor-enabled false",
+        "  {} serve --data-dir {} --origin demo.evidence-ledger.local/log --anchor-enabled false --http-listen {} --grpc-listen {}",
         ledgerd_bin.display(),
-        root.join("ledgerd-data").display()
+        root.join("ledgerd-data").display(),
+        http.trim_start_matches("http://"),
+        grpc.trim_start_matches("http://")
+    );
+    let _ = writeln!(
+        s,
+        "    (the same ports as this run, which the agents' configuration files name)"
     );
     let (_, appliance, config) = &agents[0];
     let _ = writeln!(
