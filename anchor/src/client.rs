@@ -102,7 +102,10 @@ fn normalize(url: &str) -> &str {
     url.strip_suffix('/').unwrap_or(url)
 }
 
-fn check_calendar_url(url: &str) -> Result<(), OtsError> {
+/// Checks that `url` can name a calendar: http or https, a host, and the reference's
+/// pending-URI rules (it ends up in pending attestations). [`CalendarClient::new`] calls
+/// it; configuration readers call it to report every bad URL at once.
+pub fn check_calendar_url(url: &str) -> Result<(), OtsError> {
     let reject = |reason| OtsError::CalendarUrl {
         url: url.to_owned(),
         reason,

@@ -172,17 +172,7 @@ async fn anchored_receipt(
 }
 
 async fn stamp_now(State(s): St, headers: HeaderMap) -> Result<Response, AppError> {
-    let principal = s.auth.authenticate(crate::auth::bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    ))?;
-    if principal != crate::auth::Principal::Admin {
-        return Err(AppError::forbidden(
-            "admin_only",
-            "this needs the admin credential",
-        ));
-    }
+    crate::http::admin(&s, &headers)?;
     if !s.anchoring.settings().enabled {
         return Err(AppError::conflict(
             "anchoring_disabled",

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ledger_record::Id;
+use ledger_record::{ChainId, Id};
 
 /// Every setting, as written in the TOML file (keys are the field names) or given by a
 /// flag or environment variable. Absent fields take the default named in each comment.
@@ -675,6 +675,14 @@ impl Config {
         })
     }
 
+    /// The operator's own chain (enrolments, revocations).
+    pub fn operator_chain(&self) -> ChainId {
+        ChainId::new(
+            self.operator_site_id.clone(),
+            self.operator_appliance_id.clone(),
+        )
+    }
+
     /// A configuration for tests and tools: defaults, ephemeral ports on 127.0.0.1.
     pub fn for_dir(dir: &Path) -> Result<Config, ConfigErrors> {
         Config::validate(RawConfig {
@@ -701,18 +709,9 @@ fn anchor_settings(p: &mut Vec<String>, raw: &RawConfig) -> AnchorSettings {
         p.push("`anchor_calendars` is empty; list at least one calendar or set `anchor_enabled = false`".into());
     }
     for url in &calendars {
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        let valid = rest.is_some_and(|r| {
-            !r.is_empty()
-                && !r.starts_with('/')
-                && r.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._/:".contains(&b))
-        });
-        if !valid || url.len() > 1000 {
+        if let Err(e) = anchor::client::check_calendar_url(url) {
             p.push(format!(
-                "`anchor_calendars` entry `{url}` must be an http(s) URL of [A-Za-z0-9-._/:] characters"
+                "`anchor_calendars` entry `{url}` must be an http(s) URL of [A-Za-z0-9-._/:] characters ({e})"
             ));
         }
     }

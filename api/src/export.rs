@@ -213,6 +213,20 @@ pub fn export(
     ))
 }
 
+/// [`export`] with the running server's log, stamps and operator key.
+pub fn export_from_state(
+    state: &crate::server::AppState,
+    request: &ExportRequest,
+) -> Result<(PackageFiles, ExportSummary), ExportError> {
+    export(
+        &state.log,
+        &state.anchoring,
+        &state.intake.operator().public_key(),
+        &state.config.operator_chain(),
+        request,
+    )
+}
+
 /// The package as one ustar archive, the manifest last (as on disk, so a truncated
 /// download has no manifest and is refused).
 pub fn to_tar(files: &PackageFiles) -> Vec<u8> {
@@ -285,15 +299,15 @@ pub mod http {
     use axum::response::{IntoResponse, Response};
     use axum::routing::get;
     use axum::Router;
-    use ledger_record::{ChainId, Id};
+    use ledger_record::Id;
     use serde::Deserialize;
 
-    use crate::auth::{bearer, Principal};
+    use crate::auth::Principal;
     use crate::error::AppError;
     use crate::reads::{blocking, parse_u64};
     use crate::server::AppState;
 
-    use super::{export, to_tar, ExportError, ExportRequest};
+    use super::{export_from_state, to_tar, ExportError, ExportRequest};
 
     pub fn routes() -> Router<Arc<AppState>> {
         Router::new().route("/v1/export", get(handler))
@@ -345,11 +359,7 @@ pub mod http {
         headers: HeaderMap,
         Query(q): Query<ExportQuery>,
     ) -> Result<Response, AppError> {
-        let principal = s.auth.authenticate(bearer(
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok()),
-        ))?;
+        let principal = crate::http::who(&s, &headers)?;
         let req = request(&q)?;
         let allowed = match &principal {
             Principal::Admin => true,
@@ -361,18 +371,7 @@ pub mod http {
         }
         let state = s.clone();
         let (files, summary) = blocking(move || {
-            let chain = ChainId::new(
-                state.config.operator_site_id.clone(),
-                state.config.operator_appliance_id.clone(),
-            );
-            export(
-                &state.log,
-                &state.anchoring,
-                &state.intake.operator().public_key(),
-                &chain,
-                &req,
-            )
-            .map_err(|e| match e {
+            export_from_state(&state, &req).map_err(|e| match e {
                 ExportError::Nothing { .. } | ExportError::EmptyLog => {
                     AppError::not_found(e.to_string())
                 }

@@ -89,7 +89,7 @@ pub(crate) fn who(state: &AppState, headers: &HeaderMap) -> Result<Principal, Ap
     state.auth.authenticate(bearer(value))
 }
 
-fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+pub(crate) fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     match who(state, headers)? {
         Principal::Admin => Ok(()),
         _ => Err(AppError::forbidden(

@@ -185,7 +185,7 @@ fn main() -> ExitCode {
 
 fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
     use anyhow::bail;
-    use ledger_record::{ChainId, Id};
+    use ledger_record::Id;
     if args.out.exists() {
         bail!(
             "{} already exists; a package goes into a new directory",
@@ -260,15 +260,11 @@ fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
                 .split(',')
                 .map(|s| Id::new(s).with_context(|| format!("site id `{s}`")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let chain = ChainId::new(
-                config.operator_site_id.clone(),
-                config.operator_appliance_id.clone(),
-            );
             let result = api::export::export(
                 &log,
                 &anchoring,
                 &operator.public_key(),
-                &chain,
+                &config.operator_chain(),
                 &api::export::ExportRequest {
                     sites,
                     period: from..=to,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::{Log, LogConfig, SequencerConfig};
-use ledger_record::ChainId;
 use tokio::net::TcpListener;
 
 use crate::anchoring::{AnchorError, Anchoring};
@@ -98,10 +97,7 @@ impl AppState {
                     max_future_skew: config.max_future_skew,
                     max_batch_records: config.max_batch_records,
                     retry_after_secs: config.retry_after_secs,
-                    operator_chain: ChainId::new(
-                        config.operator_site_id.clone(),
-                        config.operator_appliance_id.clone(),
-                    ),
+                    operator_chain: config.operator_chain(),
                 },
             )
             .map_err(ServerError::Intake)?,
