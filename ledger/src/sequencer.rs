@@ -329,10 +329,13 @@ fn sequence(
         root,
         note: note.clone(),
     });
+    // Sorted, so the writer's memtable inserts walk the skiplist in key order.
+    let mut dedup: Vec<([u8; 8], Vec<u64>)> = new_dedup.into_iter().collect();
+    dedup.sort_unstable_by_key(|(prefix, _)| *prefix);
     let commit = Commit {
         first_index: size0,
         entries: new_entries,
-        dedup: new_dedup.into_iter().collect(),
+        dedup,
         tiles,
         new_size,
         checkpoint: note,

@@ -53,18 +53,27 @@ const META_SIZE: &[u8] = b"size";
 const META_FORMAT: &[u8] = b"format";
 const FORMAT_VERSION: u64 = 1;
 const DEDUP_PREFIX: usize = 8;
+/// Memtable size of the dedup family: about 150,000 keys, so its skiplist stays small.
+const DEDUP_WRITE_BUFFER: usize = 8 << 20;
+/// Memtable bloom filter size as a fraction of the memtable (about 40 bits per key).
+const DEDUP_MEMTABLE_BLOOM_RATIO: f64 = 0.1;
 
 /// Tuning of the RocksDB instance.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Shared block cache for all column families, in bytes.
     pub block_cache_bytes: usize,
+    /// Write flushed and compacted tables with O_DIRECT where the file system
+    /// accepts it (probed at open; file systems that refuse it fall back to buffered
+    /// writes).
+    pub direct_io: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             block_cache_bytes: 256 << 20,
+            direct_io: true,
         }
     }
 }
@@ -124,6 +133,33 @@ fn hex_prefix(leaf: &Hash) -> String {
         .collect()
 }
 
+/// Whether `dir` accepts an aligned O_DIRECT write: creates the directory if needed,
+/// writes one 4 KiB block to a probe file and removes it. Any failure means "no".
+fn direct_io_works(dir: &Path) -> bool {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    const BLOCK: usize = 4096;
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    let probe = dir.join(".direct-io-probe");
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&probe)
+            .ok()?;
+        // O_DIRECT needs a block-aligned buffer: take a 4 KiB window of a larger one.
+        let buf = vec![0u8; 2 * BLOCK];
+        let offset = buf.as_ptr().align_offset(BLOCK);
+        file.write_all(&buf[offset..offset + BLOCK]).ok()
+    })();
+    let _ = std::fs::remove_file(&probe);
+    written.is_some()
+}
+
 fn read_u64(bytes: &[u8], what: &str) -> Result<u64, LedgerError> {
     let arr: [u8; 8] = bytes.try_into().map_err(|_| {
         LedgerError::corrupt(format!("{what} is {} bytes, expected 8", bytes.len()))
@@ -146,17 +182,27 @@ impl Store {
             }
             t
         };
-        let cf = |name: &str, t: BlockBasedOptions| {
+        let cf_options = |t: BlockBasedOptions| {
             let mut o = Options::default();
             o.set_block_based_table_factory(&t);
             o.set_compression_type(DBCompressionType::Lz4);
-            ColumnFamilyDescriptor::new(name, o)
+            o
         };
-        let dedup_table = table(Some(10.0));
+        let cf =
+            |name: &str, t: BlockBasedOptions| ColumnFamilyDescriptor::new(name, cf_options(t));
+        let mut dedup = cf_options(table(Some(10.0)));
+        // The dedup family takes 1024 random keys per group commit and is probed for
+        // every new leaf, almost always for a key that does not exist. A small memtable
+        // keeps its skiplist cache-sized (inserts and probes were the sequencer's and
+        // writer's largest costs at 1M entries), and a memtable bloom filter answers
+        // "absent" without walking the skiplist at all.
+        dedup.set_write_buffer_size(DEDUP_WRITE_BUFFER);
+        dedup.set_memtable_whole_key_filtering(true);
+        dedup.set_memtable_prefix_bloom_ratio(DEDUP_MEMTABLE_BLOOM_RATIO);
         let cfs = vec![
             cf(CF_ENTRIES, table(None)),
             cf(CF_HASHES, table(None)),
-            cf(CF_DEDUP, dedup_table),
+            ColumnFamilyDescriptor::new(CF_DEDUP, dedup),
             cf(CF_CHECKPOINTS, table(None)),
             cf(CF_META, table(None)),
             cf(CF_ANCHORS, table(None)),
@@ -169,6 +215,12 @@ impl Store {
         // Paranoid checks make RocksDB refuse to open on detected corruption rather
         // than skip damaged records.
         db_opts.set_paranoid_checks(true);
+        // Flushes and compactions rewrite every entry once more; through the page
+        // cache that copy cost as much CPU as the WAL write itself, on the two cores the
+        // sequencer and writer need (docs/PERFORMANCE.md). The WAL stays buffered and
+        // synced per group commit; reads still use the page cache.
+        let direct = options.direct_io && direct_io_works(path);
+        db_opts.set_use_direct_io_for_flush_and_compaction(direct);
         let db = DB::open_cf_descriptors(&db_opts, path, cfs)?;
         let store = Store {
             db,
@@ -676,4 +728,24 @@ pub mod families {
     pub const CHECKPOINTS: &str = super::CF_CHECKPOINTS;
     pub const META: &str = super::CF_META;
     pub const ANCHORS: &str = super::CF_ANCHORS;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_io_probe_cleans_up_and_refuses_what_is_not_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // Whatever the file system answers, the probe creates the directory and leaves
+        // no file behind in it.
+        let _ = direct_io_works(&data);
+        assert!(data.is_dir());
+        assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
+        // A path below a regular file cannot become a directory: "no", not a panic.
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(!direct_io_works(&file.join("data")));
+    }
 }
