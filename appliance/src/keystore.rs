@@ -16,20 +16,19 @@
 //! a crash between writing a new key file and switching to it leaves an unused file and
 //! the old key active.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use ed25519_dalek::SigningKey;
+use ledger_keyfile::{KeyFileError, KeyFormat};
 use ledger_record::KeyId;
-use sha2::{Digest, Sha256};
 
 use crate::error::AgentError;
 
-const HEADER: &str = "evidence-ledger agent key v1";
-/// A key file is a few lines; anything longer is not one.
-const MAX_KEY_FILE: u64 = 1024;
+/// The agent's key files: `ledger-keyfile`'s format with no extra lines.
+const FORMAT: KeyFormat = KeyFormat {
+    header: "evidence-ledger agent key v1",
+    labels: &[],
+};
 
 /// The folder holding the key files.
 pub fn key_dir(data_dir: &Path) -> PathBuf {
@@ -39,17 +38,6 @@ pub fn key_dir(data_dir: &Path) -> PathBuf {
 /// The file of the key with `key_id`.
 pub fn key_path(data_dir: &Path, key_id: &KeyId) -> PathBuf {
     key_dir(data_dir).join(format!("{}.key", hex::encode(key_id.as_bytes())))
-}
-
-fn body(seed: &[u8; 32]) -> String {
-    format!(
-        "{HEADER}\nseed {}\n",
-        base64::engine::general_purpose::STANDARD.encode(seed)
-    )
-}
-
-fn check_line(body: &str) -> String {
-    format!("check {}\n", hex::encode(Sha256::digest(body.as_bytes())))
 }
 
 fn key_err(path: &Path, problem: impl Into<String>) -> AgentError {
@@ -64,27 +52,24 @@ pub fn generate() -> SigningKey {
     SigningKey::generate(&mut rand::rngs::OsRng)
 }
 
-/// Writes `key` to its file (mode 0600, synced, directory synced). Refuses to overwrite.
+/// Writes `key` to its file (mode 0600, synced, linked into place, directory synced).
+/// Refuses to overwrite.
 pub fn store(data_dir: &Path, key: &SigningKey) -> Result<PathBuf, AgentError> {
     let dir = key_dir(data_dir);
     std::fs::create_dir_all(&dir)
         .map_err(|e| AgentError::io(format!("creating {}", dir.display()), e))?;
     let path = key_path(data_dir, &KeyId::of(&key.verifying_key()));
-    let body = body(&key.to_bytes());
-    let text = format!("{body}{}", check_line(&body));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| AgentError::io(format!("creating key file {}", path.display()), e))?;
-    // Crash note: a crash before the sync leaves a short or empty file. It is not the
-    // active key yet (the outbox names the active key only after this returns), and the
-    // check line makes any later attempt to load it fail loudly.
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| AgentError::io(format!("writing key file {}", path.display()), e))?;
-    sync_dir(&dir)?;
+    // Crash note: a crash before the link leaves no key file; after it, a complete one.
+    // Either way it is not the active key yet: the outbox names the active key only
+    // after this returns.
+    FORMAT
+        .create(&path, &[], &key.to_bytes())
+        .map_err(|e| match e {
+            KeyFileError::Io(e) => {
+                AgentError::io(format!("creating key file {}", path.display()), e)
+            }
+            KeyFileError::Invalid(problem) => key_err(&path, problem),
+        })?;
     Ok(path)
 }
 
@@ -111,50 +96,10 @@ pub fn load(data_dir: &Path, key_id: &KeyId) -> Result<SigningKey, AgentError> {
 
 /// Loads and checks one key file.
 pub fn load_file(path: &Path) -> Result<SigningKey, AgentError> {
-    let meta = std::fs::metadata(path).map_err(|e| key_err(path, format!("cannot read: {e}")))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(key_err(
-            path,
-            format!("mode {mode:o} lets others read the key; it must be 600"),
-        ));
-    }
-    if meta.len() > MAX_KEY_FILE {
-        return Err(key_err(path, "too large to be a key file"));
-    }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| key_err(path, format!("cannot read: {e}")))?;
-    let mut lines = text.split_inclusive('\n');
-    let (header, seed_line, check) = match (lines.next(), lines.next(), lines.next(), lines.next())
-    {
-        (Some(h), Some(s), Some(c), None) => (h, s, c),
-        _ => {
-            return Err(key_err(
-                path,
-                "truncated or malformed (expected three lines)",
-            ))
-        }
-    };
-    if header != format!("{HEADER}\n") {
-        return Err(key_err(path, "not an agent key file (wrong first line)"));
-    }
-    let body = format!("{header}{seed_line}");
-    if check != check_line(&body) {
-        return Err(key_err(
-            path,
-            "integrity check failed: the file was changed or truncated",
-        ));
-    }
-    let seed_b64 = seed_line
-        .strip_prefix("seed ")
-        .and_then(|s| s.strip_suffix('\n'))
-        .ok_or_else(|| key_err(path, "malformed seed line"))?;
-    let seed = base64::engine::general_purpose::STANDARD
-        .decode(seed_b64)
-        .ok()
-        .and_then(|v| <[u8; 32]>::try_from(v).ok())
-        .ok_or_else(|| key_err(path, "seed is not 32 bytes of base64"))?;
-    Ok(SigningKey::from_bytes(&seed))
+    let contents = FORMAT
+        .load(path)
+        .map_err(|e| key_err(path, e.to_string()))?;
+    Ok(SigningKey::from_bytes(&contents.seed))
 }
 
 /// Removes a key file that never became active (enrolment refused).
@@ -165,9 +110,10 @@ pub fn discard(data_dir: &Path, key: &SigningKey) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn round_trip_and_every_corruption_is_refused() {
+    fn round_trip_and_damaged_or_swapped_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let key = generate();
         let id = KeyId::of(&key.verifying_key());
@@ -180,23 +126,18 @@ mod tests {
         assert!(store(dir.path(), &key).is_err(), "never overwrites");
 
         let good = std::fs::read(&path).unwrap();
-        // Every truncation fails.
-        for len in 0..good.len() {
-            std::fs::write(&path, &good[..len]).unwrap();
-            assert!(
-                matches!(load(dir.path(), &id), Err(AgentError::KeyFile { .. })),
-                "truncated to {len}"
-            );
-        }
-        // Every single-bit flip fails.
-        for i in 0..good.len() {
-            for bit in 0..8 {
-                let mut bad = good.clone();
-                bad[i] ^= 1 << bit;
-                std::fs::write(&path, &bad).unwrap();
-                assert!(load(dir.path(), &id).is_err(), "flip {i}:{bit}");
-            }
-        }
+        // Every truncation and bit flip is covered by ledger-keyfile's tests; here: a
+        // damaged file is a KeyFile error, and a sound file holding another key is too.
+        std::fs::write(&path, &good[..good.len() - 1]).unwrap();
+        assert!(matches!(
+            load(dir.path(), &id),
+            Err(AgentError::KeyFile { .. })
+        ));
+        let other = generate();
+        let other_path = store(dir.path(), &other).unwrap();
+        std::fs::copy(&other_path, &path).unwrap();
+        let err = load(dir.path(), &id).unwrap_err().to_string();
+        assert!(err.contains("not the active key"), "{err}");
         std::fs::write(&path, &good).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let err = load(dir.path(), &id).unwrap_err().to_string();
