@@ -368,14 +368,19 @@ async fn read_bounded(
     Ok(body)
 }
 
-fn io_error(calendar: &str, e: reqwest::Error) -> OtsError {
-    let kind = if e.is_timeout() {
+/// What kind of failure a request error is, for messages.
+pub(crate) fn failure_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "connection failed"
     } else {
         "request failed"
-    };
+    }
+}
+
+fn io_error(calendar: &str, e: reqwest::Error) -> OtsError {
+    let kind = failure_kind(&e);
     OtsError::Calendar {
         url: calendar.to_owned(),
         reason: format!("{kind}: {e}"),

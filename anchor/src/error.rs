@@ -217,6 +217,10 @@ pub enum OtsError {
     #[error("calendar {url} failed: {reason}")]
     Calendar { url: String, reason: String },
 
+    /// A Bitcoin header API request failed or answered something unusable.
+    #[error("Bitcoin header source {url}: {reason}")]
+    HeaderSource { url: String, reason: String },
+
     /// Too few calendars accepted a submission.
     #[error("only {successes} of the required {required} calendars answered")]
     NotEnoughCalendars {
@@ -239,7 +243,9 @@ impl OtsError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            OtsError::Calendar { .. } | OtsError::NotEnoughCalendars { .. }
+            OtsError::Calendar { .. }
+                | OtsError::NotEnoughCalendars { .. }
+                | OtsError::HeaderSource { .. }
         )
     }
 }

@@ -62,6 +62,8 @@ mod verify;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod header_source;
 #[cfg(feature = "local-calendar")]
 pub mod local_calendar;
 

@@ -11,6 +11,12 @@
 //! - `GET /timestamp/<hex commitment>` answers 200 with a bare timestamp
 //!   rooted at the commitment once it is confirmed, 404 before.
 //!
+//! - `GET /api/block-height/<height>` and `GET /api/block/<hash>/header`
+//!   serve its synthetic chain the way an Esplora explorer API serves
+//!   Bitcoin's (block hash as 64 hex; header as 160 hex; 404 when unknown),
+//!   so a server configured with `<calendar>/api` as its header source can
+//!   check this calendar's attestations ([`crate::header_source`]).
+//!
 //! [`LocalCalendar::confirm`] "mines" every pending commitment into a new
 //! synthetic block: a Merkle tree over the commitments (the reference's
 //! `make_merkle_tree` shape, append/prepend then sha256 per pair), embedded
@@ -141,6 +147,8 @@ impl LocalCalendar {
         Router::new()
             .route("/digest", post(post_digest))
             .route("/timestamp/{commitment}", get(get_timestamp))
+            .route("/api/block-height/{height}", get(get_block_hash))
+            .route("/api/block/{hash}/header", get(get_block_header))
             // Digests are at most 64 bytes; refuse anything larger early.
             .layer(DefaultBodyLimit::max(64))
             .with_state(self.clone())
@@ -333,5 +341,39 @@ async fn get_timestamp(
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "Not found").into_response(),
+    }
+}
+
+async fn get_block_hash(
+    State(calendar): State<LocalCalendar>,
+    Path(height): Path<String>,
+) -> Response {
+    let header = height.parse::<u64>().ok().and_then(|h| {
+        calendar
+            .lock()
+            .headers
+            .iter()
+            .find(|(at, _)| *at == h)
+            .map(|(_, hd)| *hd)
+    });
+    match header {
+        Some(header) => (StatusCode::OK, header.hash_display()).into_response(),
+        None => (StatusCode::NOT_FOUND, "Block not found").into_response(),
+    }
+}
+
+async fn get_block_header(
+    State(calendar): State<LocalCalendar>,
+    Path(hash): Path<String>,
+) -> Response {
+    let header = calendar
+        .lock()
+        .headers
+        .iter()
+        .map(|(_, header)| *header)
+        .find(|header| header.hash_display() == hash);
+    match header {
+        Some(header) => (StatusCode::OK, hex::encode(header.as_bytes())).into_response(),
+        None => (StatusCode::NOT_FOUND, "Block not found").into_response(),
     }
 }

@@ -317,3 +317,64 @@ async fn a_hostile_upgrade_answer_is_rejected_and_leaves_the_stamp_unchanged() {
     assert!(up.upgraded.is_empty());
     assert_eq!(stamp, before);
 }
+
+#[tokio::test]
+async fn header_source_serves_checked_headers_and_refuses_lies() {
+    use anchor::header_source::HeaderSource;
+    let cal = LocalCalendar::spawn().await.expect("local calendar");
+    cal.calendar.submit(&digest()).unwrap();
+    let (height, header) = cal
+        .calendar
+        .confirm(1_700_000_000)
+        .unwrap()
+        .expect("a block");
+    let timeout = Duration::from_secs(5);
+
+    // The calendar's Esplora-style routes give back exactly its synthetic header.
+    let source = HeaderSource::new(&format!("{}/api/", cal.url), timeout).unwrap();
+    assert_eq!(source.url(), format!("{}/api", cal.url));
+    assert_eq!(source.header(height).await.unwrap(), header);
+    let missing = source.header(height + 1).await.unwrap_err().to_string();
+    assert!(missing.contains("status 404"), "{missing}");
+
+    // An API naming one block and serving another block's header is refused, and so
+    // is one whose answers are not what the protocol says.
+    let mut other = *header.as_bytes();
+    other[76] ^= 1; // another nonce: another block hash
+    let other = hex::encode(other);
+    let named = header.hash_display();
+    let liar = serve_fake(
+        Router::new()
+            .route("/block-height/{h}", get(move || async move { named }))
+            .route("/block/{hash}/header", get(move || async move { other })),
+    )
+    .await;
+    let err = HeaderSource::new(&liar, timeout)
+        .unwrap()
+        .header(height)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("hashes to"), "{err}");
+    let garbage =
+        serve_fake(Router::new().route("/block-height/{h}", get(|| async { "x".repeat(600) })))
+            .await;
+    let err = HeaderSource::new(&garbage, timeout)
+        .unwrap()
+        .header(height)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("longer than 512 bytes"), "{err}");
+    let short =
+        serve_fake(Router::new().route("/block-height/{h}", get(|| async { "00ff" }))).await;
+    let err = HeaderSource::new(&short, timeout)
+        .unwrap()
+        .header(height)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not 64 hex digits"), "{err}");
+    assert!(HeaderSource::new("ftp://example.org/api", timeout).is_err());
+    cal.stop().await.unwrap();
+}

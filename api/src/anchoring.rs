@@ -17,13 +17,18 @@
 //!   calendar (allow-listed calendars only), a 200 answer merged into a copy, the copy
 //!   checked (re-serializes, re-parses, same digest) and only then stored; 404 means
 //!   "not yet". Rounds without progress double the wait, up to a day. A stamp is
-//!   `complete` once it holds a Bitcoin attestation; commitments of other calendars
-//!   keep being upgraded so one calendar's bad answer cannot shadow another's good one.
+//!   `complete` once it holds a Bitcoin attestation — with `anchor_bitcoin_api` set,
+//!   once one of its Bitcoin attestations matches the header that API serves for its
+//!   height (the block is recorded as `bitcoin_verified`); commitments of other
+//!   calendars keep being upgraded so one calendar's bad answer cannot shadow another's
+//!   good one.
 //!   Nothing is deleted for being old; stamps pending longer than
 //!   `anchor_pending_alarm_secs` are flagged `overdue`.
 //!
-//! What it does not do: check Bitcoin attestations against block headers — the server
-//! has no header source; auditors do it with `ledger-verify` and headers they trust.
+//! What it does not do without `anchor_bitcoin_api`: check Bitcoin attestations against
+//! block headers; auditors do that with `ledger-verify` and headers they trust, in every
+//! case. With it, ledgerd trusts that API to name the main chain's block at a height
+//! (the header must hash to the named block and meet its own proof of work).
 //! A calendar that is down, slow or answers garbage only produces errors recorded in the
 //! stamp record and metrics; appends never wait for anchoring.
 
@@ -34,7 +39,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anchor::client::{CalendarClient, ClientConfig};
-use anchor::{Attestation, DetachedTimestamp, HashOp, OtsError};
+use anchor::header_source::HeaderSource;
+use anchor::{Attestation, BlockHeader, DetachedTimestamp, HashOp, HeaderSet, OtsError};
 use base64::Engine as _;
 use ledger::Log;
 use serde::{Deserialize, Serialize};
@@ -55,7 +61,8 @@ const TICK: Duration = Duration::from_millis(200);
 pub enum StampStatus {
     /// Submitted to enough calendars; no Bitcoin attestation yet.
     Pending,
-    /// Holds at least one Bitcoin attestation (unverified by the server).
+    /// Holds a Bitcoin attestation: without a header source any, with one
+    /// (`anchor_bitcoin_api`) one that matches its block's header.
     Complete,
     /// The submission did not reach `anchor_min_calendars` calendars.
     Failed,
@@ -94,6 +101,11 @@ pub struct StampRecord {
     pub resolved: Vec<String>,
     /// Heights named by the stamp's Bitcoin attestations.
     pub bitcoin_heights: Vec<u64>,
+    /// With a header source: the earliest block whose header matched one of the
+    /// stamp's Bitcoin attestations. Absent without a header source (and in records
+    /// written before it existed).
+    #[serde(default)]
+    pub bitcoin_verified: Option<VerifiedBlock>,
     pub completed_ms: Option<u64>,
     pub upgrade_attempts: u32,
     /// Upgrade rounds since the last one that merged an answer; the wait between rounds
@@ -103,6 +115,17 @@ pub struct StampRecord {
     pub next_upgrade_ms: u64,
     /// The last upgrade problem, for operators.
     pub last_error: Option<String>,
+}
+
+/// The block a verified Bitcoin attestation points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifiedBlock {
+    pub height: u64,
+    /// The header's nTime (Unix seconds): the checkpoint existed by then.
+    pub time: u32,
+    /// The block hash as explorers print it.
+    pub block_hash: String,
 }
 
 impl StampRecord {
@@ -139,6 +162,7 @@ pub struct AnchorCounters {
     pub upgrade_requests: AtomicU64,
     pub upgrade_merged: AtomicU64,
     pub upgrade_errors: AtomicU64,
+    pub header_check_failures: AtomicU64,
 }
 
 /// The anchoring service of one log.
@@ -146,6 +170,10 @@ pub struct Anchoring {
     log: Arc<Log>,
     settings: AnchorSettings,
     client: Option<CalendarClient>,
+    /// Where Bitcoin headers come from (`anchor_bitcoin_api`), if anywhere.
+    headers: Option<HeaderSource>,
+    /// Headers fetched so far, by height.
+    header_cache: Mutex<BTreeMap<u64, BlockHeader>>,
     pub counters: AnchorCounters,
     /// Status and creation time of every stamp, by tree size (for metrics and lists).
     summary: Mutex<BTreeMap<u64, (StampStatus, u64)>>,
@@ -199,6 +227,10 @@ impl Anchoring {
         } else {
             None
         };
+        let headers = match (&settings.bitcoin_api, settings.enabled) {
+            (Some(api), true) => Some(HeaderSource::new(api, settings.timeout)?),
+            _ => None,
+        };
         let mut summary = BTreeMap::new();
         for item in log.store().anchors(0, false) {
             let (size, bytes) = item?;
@@ -209,6 +241,8 @@ impl Anchoring {
             log,
             settings,
             client,
+            headers,
+            header_cache: Mutex::new(BTreeMap::new()),
             counters: AnchorCounters::default(),
             summary: Mutex::new(summary),
             stamp_requested: AtomicBool::new(false),
@@ -322,6 +356,7 @@ impl Anchoring {
             ots: None,
             resolved: Vec::new(),
             bitcoin_heights: Vec::new(),
+            bitcoin_verified: None,
             completed_ms: None,
             upgrade_attempts: 0,
             idle_rounds: 0,
@@ -454,31 +489,47 @@ impl Anchoring {
                 }
             }
         }
+        let heights = bitcoin_heights(&stamp.attestations()?);
+        // Completion: any Bitcoin attestation, or with a header source one that matches
+        // its block. Checked every round while pending, so a header source that was
+        // down, or a calendar whose proof was for another message, only delays it.
+        let mut completed = false;
+        if record.status == StampStatus::Pending && !heights.is_empty() {
+            match &self.headers {
+                None => completed = true,
+                Some(source) => {
+                    let (verified, problems) = self.check_headers(source, &stamp).await;
+                    if !problems.is_empty() {
+                        self.counters
+                            .header_check_failures
+                            .fetch_add(problems.len() as u64, Ordering::Relaxed);
+                    }
+                    errors.extend(problems);
+                    if let Some(block) = verified {
+                        record.bitcoin_verified = Some(block);
+                        completed = true;
+                    }
+                }
+            }
+        }
         let now = now_ms();
         record.upgrade_attempts = record.upgrade_attempts.saturating_add(1);
         record.last_error = (!errors.is_empty()).then(|| errors.join("; "));
+        if completed {
+            record.status = StampStatus::Complete;
+            record.completed_ms = Some(now);
+            tracing::info!(
+                tree_size = record.tree_size,
+                heights = ?heights,
+                verified = ?record.bitcoin_verified,
+                "stamp complete"
+            );
+        }
         if progressed {
             record.ots = Some(base64::engine::general_purpose::STANDARD.encode(stamp.to_bytes()?));
-            let mut heights: Vec<u64> = stamp
-                .attestations()?
-                .iter()
-                .filter_map(|a| match a.attestation {
-                    Attestation::Bitcoin { height } => Some(*height),
-                    _ => None,
-                })
-                .collect();
-            heights.sort_unstable();
-            heights.dedup();
-            if !heights.is_empty() && record.status == StampStatus::Pending {
-                record.status = StampStatus::Complete;
-                record.completed_ms = Some(now);
-                tracing::info!(
-                    tree_size = record.tree_size,
-                    heights = ?heights,
-                    "stamp complete"
-                );
-            }
-            record.bitcoin_heights = heights;
+        }
+        record.bitcoin_heights = heights;
+        if progressed || completed {
             record.idle_rounds = 0;
             record.next_upgrade_ms = now + self.settings.upgrade_interval.as_millis() as u64;
         } else {
@@ -490,7 +541,75 @@ impl Anchoring {
             record.next_upgrade_ms = now + wait;
         }
         self.save(&record)?;
-        Ok(progressed)
+        Ok(progressed || completed)
+    }
+
+    /// Checks `stamp`'s Bitcoin attestations against the headers `source` serves.
+    /// Returns the earliest block that matched, and one problem per height whose header
+    /// could not be fetched or did not match.
+    async fn check_headers(
+        &self,
+        source: &HeaderSource,
+        stamp: &DetachedTimestamp,
+    ) -> (Option<VerifiedBlock>, Vec<String>) {
+        let mut problems = Vec::new();
+        let attested = match stamp.attestations() {
+            Ok(a) => a,
+            Err(e) => return (None, vec![format!("stamp attestations: {e}")]),
+        };
+        let mut headers = Vec::new();
+        for height in bitcoin_heights(&attested) {
+            let cached = self
+                .header_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&height)
+                .copied();
+            let header = match cached {
+                Some(h) => h,
+                None => match source.header(height).await {
+                    Ok(h) => {
+                        self.header_cache
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(height, h);
+                        h
+                    }
+                    Err(e) => {
+                        problems.push(format!("header of block {height}: {e}"));
+                        continue;
+                    }
+                },
+            };
+            headers.push((height, header));
+        }
+        // One set per header: the source's headers are not required to form a chain.
+        let mut best: Option<VerifiedBlock> = None;
+        for (height, header) in headers {
+            let set = match HeaderSet::from_headers([(height, header)]) {
+                Ok(set) => set,
+                Err(e) => {
+                    problems.push(format!("header of block {height}: {e}"));
+                    continue;
+                }
+            };
+            let report = anchor::verify_attestations(&attested, &set);
+            if let Some(v) = report.verified.iter().find(|v| v.height == height) {
+                if best.as_ref().is_none_or(|b| v.height < b.height) {
+                    best = Some(VerifiedBlock {
+                        height: v.height,
+                        time: v.time,
+                        block_hash: v.block_hash_display.clone(),
+                    });
+                }
+            }
+            for f in &report.failed {
+                if matches!(f.attestation, Attestation::Bitcoin { height: h } if h == height) {
+                    problems.push(format!("attestation at block {height}: {}", f.error));
+                }
+            }
+        }
+        (best, problems)
     }
 
     /// Appends the anchoring metrics to a Prometheus exposition.
@@ -562,6 +681,11 @@ impl Anchoring {
                 "Upgrade requests that failed or whose answer was refused.",
                 &c.upgrade_errors,
             ),
+            (
+                "ledger_anchor_header_check_failures_total",
+                "Bitcoin attestations that did not match the header source's block, or whose header could not be fetched (anchor_bitcoin_api).",
+                &c.header_check_failures,
+            ),
         ] {
             line(
                 name,
@@ -571,6 +695,20 @@ impl Anchoring {
             );
         }
     }
+}
+
+/// The heights named by Bitcoin attestations, ascending, each once.
+fn bitcoin_heights(attested: &[anchor::AttestedMessage<'_>]) -> Vec<u64> {
+    let mut heights: Vec<u64> = attested
+        .iter()
+        .filter_map(|a| match a.attestation {
+            Attestation::Bitcoin { height } => Some(*height),
+            _ => None,
+        })
+        .collect();
+    heights.sort_unstable();
+    heights.dedup();
+    heights
 }
 
 /// Checks that a merged copy is still a sound stamp of the same digest: it serializes,

@@ -88,6 +88,12 @@ pub struct RawConfig {
     pub anchor_pending_alarm_secs: Option<i64>,
     /// Anchoring: timeout of each calendar request, in seconds. Default 10.
     pub anchor_timeout_secs: Option<i64>,
+    /// Anchoring: base URL of an Esplora-compatible Bitcoin API (e.g.
+    /// `https://blockstream.info/api`, or one next to your own node). When set, a stamp
+    /// is `complete` only once one of its Bitcoin attestations matches the header that
+    /// API serves for its height; when unset (default), any Bitcoin attestation
+    /// completes it, unverified (auditors verify offline either way).
+    pub anchor_bitcoin_api: Option<String>,
     /// Fleet: the check-in period agents are configured with, in seconds (contract A,
     /// the agent's `checkin_interval_secs`). Default 60.
     pub checkin_interval_secs: Option<i64>,
@@ -112,6 +118,9 @@ pub struct AnchorSettings {
     pub upgrade_interval: Duration,
     pub pending_alarm: Duration,
     pub timeout: Duration,
+    /// Esplora-compatible API whose headers verify Bitcoin attestations; see
+    /// `RawConfig::anchor_bitcoin_api`.
+    pub bitcoin_api: Option<String>,
 }
 
 /// A validated configuration.
@@ -289,6 +298,10 @@ impl RawConfig {
                     &mut |v| set_int(v, &mut raw.anchor_timeout_secs),
                     "an integer",
                 ),
+                "anchor_bitcoin_api" => put(
+                    &mut |v| set_string(v, &mut raw.anchor_bitcoin_api, |s| s),
+                    "a URL string",
+                ),
                 "checkin_interval_secs" => put(
                     &mut |v| set_int(v, &mut raw.checkin_interval_secs),
                     "an integer",
@@ -388,6 +401,7 @@ impl RawConfig {
                 .anchor_pending_alarm_secs
                 .or(self.anchor_pending_alarm_secs),
             anchor_timeout_secs: over.anchor_timeout_secs.or(self.anchor_timeout_secs),
+            anchor_bitcoin_api: over.anchor_bitcoin_api.or(self.anchor_bitcoin_api),
             checkin_interval_secs: over.checkin_interval_secs.or(self.checkin_interval_secs),
             stale_after_missed_checkins: over
                 .stale_after_missed_checkins
@@ -756,6 +770,14 @@ fn anchor_settings(p: &mut Vec<String>, raw: &RawConfig) -> AnchorSettings {
         1,
         365 * 86_400,
     );
+    let bitcoin_api = raw.anchor_bitcoin_api.clone();
+    if let Some(url) = &bitcoin_api {
+        if let Err(e) = anchor::client::check_calendar_url(url) {
+            p.push(format!(
+                "`anchor_bitcoin_api` `{url}` must be an http(s) URL of [A-Za-z0-9-._/:] characters ({e})"
+            ));
+        }
+    }
     let timeout = ranged(
         p,
         "anchor_timeout_secs",
@@ -773,6 +795,7 @@ fn anchor_settings(p: &mut Vec<String>, raw: &RawConfig) -> AnchorSettings {
         upgrade_interval: Duration::from_secs(upgrade),
         pending_alarm: Duration::from_secs(alarm),
         timeout: Duration::from_secs(timeout),
+        bitcoin_api,
     }
 }
 

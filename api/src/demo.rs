@@ -245,6 +245,9 @@ async fn demo_async(keep: Option<PathBuf>) -> anyhow::Result<()> {
         upgrade_interval: Duration::from_secs(1),
         pending_alarm: Duration::from_secs(3600),
         timeout: Duration::from_secs(5),
+        // The local calendar serves its synthetic chain the way an Esplora API serves
+        // Bitcoin's, so the demo's stamp completes only once its header matches.
+        bitcoin_api: Some(format!("{}/api", calendar.url)),
     };
     let listeners = Listeners::bind(&config).await?;
     let http = format!("http://{}", listeners.http.local_addr()?);
@@ -449,7 +452,7 @@ async fn demo_steps(
     let (height, header) = calendar
         .confirm((now_ms / 1000) as u32)?
         .context("the calendar had nothing to confirm")?;
-    wait_until("the stamp's upgrade", Duration::from_secs(30), || {
+    let complete = wait_until("the stamp's upgrade", Duration::from_secs(30), || {
         let client = client.clone();
         let anchors = anchors.clone();
         async move {
@@ -458,13 +461,18 @@ async fn demo_steps(
         }
     })
     .await?;
+    // ledgerd checked the attestation against the header its header source serves.
+    anyhow::ensure!(
+        complete["bitcoin_verified"]["block_hash"] == header.hash_display().as_str(),
+        "the complete stamp does not name the confirming block: {complete}"
+    );
     let headers_file = root.join("headers.txt");
     std::fs::write(
         &headers_file,
         format!("{height} {}\n", hex::encode(header.as_bytes())),
     )?;
     steps.done(format!(
-        "checkpoint {size} stamped, confirmed in synthetic block {height}, upgraded (complete)"
+        "checkpoint {size} stamped, confirmed in synthetic block {height}, upgraded (complete, header checked by ledgerd)"
     ));
 
     // 7. Export the evidence package of one site and verify it offline.

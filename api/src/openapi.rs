@@ -281,6 +281,7 @@ pub fn endpoints() -> Vec<Op> {
             .json("200", "anchored receipt", json!({"type": "object", "required": ["index", "tree_size", "status", "checkpoint", "receipt", "ots"], "properties": {
                 "index": uint(), "tree_size": uint(), "status": enumeration(&["pending", "complete"]),
                 "bitcoin_heights": {"type": "array", "items": uint()},
+                "bitcoin_verified": verified_block_schema(),
                 "checkpoint": string(), "receipt": string(), "ots": string()}}))
             .error("404", "no stamped checkpoint covers the entry yet"),
         Op::new("post", "/v1/admin/anchors/stamp-now", "anchoring", "End the current anchoring interval now")
@@ -373,6 +374,13 @@ pub fn endpoints() -> Vec<Op> {
     ]
 }
 
+/// The block whose header matched a stamp's Bitcoin attestation (`anchor_bitcoin_api`);
+/// null without a header source or before a match.
+fn verified_block_schema() -> Value {
+    json!({"type": "object", "nullable": true, "required": ["height", "time", "block_hash"], "properties": {
+        "height": uint(), "time": uint(), "block_hash": string()}})
+}
+
 /// A stamp as `/v1/anchors` shows it (docs/ANCHORING.md).
 fn stamp_schema() -> Value {
     json!({"type": "object", "required": ["tree_size", "status", "overdue", "digest", "created_ms", "calendars"], "properties": {
@@ -385,6 +393,7 @@ fn stamp_schema() -> Value {
         "calendars": {"type": "array", "items": string()},
         "submit_failures": {"type": "array", "items": string()},
         "bitcoin_heights": {"type": "array", "items": uint()},
+        "bitcoin_verified": verified_block_schema(),
         "upgrade_attempts": uint(),
         "next_upgrade_ms": uint(),
         "last_error": nullable("string"),

@@ -27,6 +27,7 @@ fn settings(calendars: &[&str], interval: Duration) -> AnchorSettings {
         upgrade_interval: Duration::from_millis(500),
         pending_alarm: Duration::from_secs(3600),
         timeout: Duration::from_secs(2),
+        bitcoin_api: None,
     }
 }
 
@@ -620,4 +621,108 @@ async fn overdue_stamps_are_flagged_and_kept() {
     assert!(done["last_error"].is_null(), "{done}");
     server.stop().await;
     alice.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_header_source_only_a_matching_block_completes_a_stamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let honest = LocalCalendar::spawn().await.unwrap();
+    let wrong = hostile(Misbehaviour::WrongMessage).await;
+    // A header source whose chain has another block at the height both calendars use:
+    // nothing either calendar attests can match it.
+    let elsewhere = LocalCalendar::spawn().await.unwrap();
+    elsewhere.calendar.submit(&[7u8; 32]).unwrap();
+    let (other_height, _) = elsewhere.calendar.confirm(unix_now()).unwrap().unwrap();
+    let mut cal = settings(&[&honest.url, &wrong], Duration::from_millis(300));
+    cal.bitcoin_api = Some(format!("{}/api", elsewhere.url));
+    let first = cal.clone();
+    let server = TestServer::start_with(dir.path(), |c| c.anchor = first).await;
+    let mut box1 = server.enrol("clinic-1", "box-1").await;
+    let r = box1.next_evidence();
+    let (status, _) = server.append_http(Some(&box1.credential), r.encode()).await;
+    assert_eq!(status, 200);
+    let size = server.tree_size().await;
+
+    // The wrong-message calendar answers at once with a well-formed proof ending in a
+    // Bitcoin attestation; its block does not match, so the stamp stays pending.
+    let stamp = wait_for_stamp(
+        &server,
+        Duration::from_secs(20),
+        "a reported mismatch",
+        |s| {
+            s["tree_size"].as_u64() == Some(size)
+                && s["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("does not match the Merkle root"))
+        },
+    )
+    .await;
+    assert_eq!(stamp["status"], "pending", "{stamp}");
+    assert!(stamp["bitcoin_verified"].is_null(), "{stamp}");
+    assert!(stamp["bitcoin_heights"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(other_height)));
+
+    // The honest calendar confirms in its own chain. Its proof is merged, and it does
+    // not match the source's block either: still pending, never complete.
+    let (height, header) = honest.calendar.confirm(unix_now()).unwrap().unwrap();
+    assert_eq!(height, other_height, "the set-up needs the same height");
+    let honest_headers = HeaderSet::from_headers([(height, header)]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let bytes = get_bytes(&server, &format!("/v1/anchors/{size}/ots")).await;
+        let stored = DetachedTimestamp::parse(&bytes).unwrap();
+        if stored
+            .verify_bitcoin(&honest_headers)
+            .unwrap()
+            .has_verified()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the honest proof never arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.state().anchoring.upgrade_due(true).await.unwrap();
+    let (_, still) = get_json(&server, &format!("/v1/anchors/{size}")).await;
+    assert_eq!(still["status"], "pending", "{still}");
+    assert!(still["bitcoin_verified"].is_null(), "{still}");
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ledger_anchor_header_check_failures_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the header check metric");
+    assert!(failures >= 2, "{failures}");
+    server.stop().await;
+
+    // Restarted on the same data with the honest chain as header source, the stored
+    // stamp completes and names the block whose header matched.
+    cal.bitcoin_api = Some(format!("{}/api/", honest.url));
+    let server = TestServer::start_with(dir.path(), |c| c.anchor = cal).await;
+    let done = wait_for_stamp(&server, Duration::from_secs(20), "completion", |s| {
+        s["tree_size"].as_u64() == Some(size) && s["status"] == "complete"
+    })
+    .await;
+    assert_eq!(done["bitcoin_verified"]["height"], height, "{done}");
+    assert_eq!(done["bitcoin_verified"]["time"], header.time(), "{done}");
+    assert_eq!(
+        done["bitcoin_verified"]["block_hash"],
+        header.hash_display(),
+        "{done}"
+    );
+    let (status, anchored) = get_json(&server, "/v1/anchored-receipts/0").await;
+    assert_eq!(status, 200, "{anchored}");
+    assert_eq!(anchored["bitcoin_verified"], done["bitcoin_verified"]);
+    server.stop().await;
+    honest.stop().await.unwrap();
+    elsewhere.stop().await.unwrap();
 }

@@ -88,6 +88,7 @@ async fn export_verify_and_detect_every_tampering() {
         upgrade_interval: Duration::from_millis(300),
         pending_alarm: Duration::from_secs(3600),
         timeout: Duration::from_secs(2),
+        bitcoin_api: None,
     };
     let server = TestServer::start_with(&data, |c| c.anchor = anchor).await;
     let log = server.log_verifier().await;

@@ -66,6 +66,8 @@ in
       description = "Alarm when a stamp stays pending longer than this, in seconds. Default (null): 86400."; } // int 1 null)
     ({ key = "anchor_timeout_secs"; default = null; pending = "anchoring";
       description = "Timeout of one calendar request, in seconds. Default (null): 10."; } // int 1 null)
+    { key = "anchor_bitcoin_api"; type = "url"; default = null; pending = "anchoring";
+      description = "Esplora-compatible Bitcoin API (e.g. https://blockstream.info/api) whose block headers must match a stamp's Bitcoin attestation before ledgerd calls it complete. Default (null): no header check."; }
     # Contract C, fleet (issue 7, another work stream).
     ({ key = "checkin_interval_secs"; default = null; pending = "fleet";
       description = "Check-in period the appliances are expected to keep, in seconds. Default (null): 60."; } // int 1 null)

@@ -36,6 +36,7 @@ let
     anchor_upgrade_interval_secs = 300;
     anchor_pending_alarm_secs = 43200;
     anchor_timeout_secs = 5;
+    anchor_bitcoin_api = "https://blockstream.info/api";
     checkin_interval_secs = 30;
     stale_after_missed_checkins = 4;
     promotion_min_occurrences = 3;
