@@ -56,13 +56,17 @@ impl AppError {
     }
 
     pub fn busy(retry_after: u64) -> AppError {
+        AppError::busy_with(
+            retry_after,
+            "the append queue is full; retry after the time in Retry-After",
+        )
+    }
+
+    /// 503 `busy` with `Retry-After` and a message saying what is busy.
+    pub fn busy_with(retry_after: u64, message: impl Into<String>) -> AppError {
         AppError {
             retry_after: Some(retry_after),
-            ..AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "the append queue is full; retry after the time in Retry-After",
-            )
+            ..AppError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
         }
     }
 

@@ -369,17 +369,25 @@ pub mod http {
         if !allowed {
             return Err(AppError::not_found("no records of these sites"));
         }
+        let permit = s.exports.clone().try_acquire_owned().map_err(|_| {
+            AppError::busy_with(
+                s.config.retry_after_secs,
+                "another evidence package is being exported; retry after the time in Retry-After",
+            )
+        })?;
         let state = s.clone();
-        let (files, summary) = blocking(move || {
-            export_from_state(&state, &req).map_err(|e| match e {
+        let (body, summary) = blocking(move || {
+            let _permit = permit;
+            let (files, summary) = export_from_state(&state, &req).map_err(|e| match e {
                 ExportError::Nothing { .. } | ExportError::EmptyLog => {
                     AppError::not_found(e.to_string())
                 }
                 other => AppError::internal(other),
-            })
+            })?;
+            // The files are dropped here, before the archive is sent.
+            Ok((to_tar(&files), summary))
         })
         .await?;
-        let body = to_tar(&files);
         Ok((
             [
                 (header::CONTENT_TYPE, "application/x-tar".to_string()),

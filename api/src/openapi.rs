@@ -295,7 +295,8 @@ pub fn endpoints() -> Vec<Op> {
             .query("from_ms", json!({"type": "string", "pattern": "^[0-9]{1,20}$"}), "period start, Unix ms of appliance time")
             .query("to_ms", json!({"type": "string", "pattern": "^[0-9]{1,20}$"}), "period end (inclusive)")
             .response("200", "package archive (package.json last)", Some(("application/x-tar", json!({"type": "string", "format": "binary"}))))
-            .error("404", "no records, or a site outside the credential's scope"),
+            .error("404", "no records, or a site outside the credential's scope")
+            .error("503", "another export is running; retry after Retry-After"),
         // ---- operations (docs/OPERATIONS.md) ----
         Op::new("post", "/v1/admin/backup", "admin", "Online backup into a new directory on the server")
             .admin()

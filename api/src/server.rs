@@ -28,6 +28,9 @@ pub struct AppState {
     pub anchoring: Arc<Anchoring>,
     /// Agent check-ins (not log records), in `ledgerd.sqlite`.
     pub checkins: Arc<CheckinStore>,
+    /// One evidence-package export at a time: an export holds its whole package in
+    /// memory (hundreds of MB for a large site), so concurrent ones answer 503.
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -110,6 +113,7 @@ impl AppState {
             index,
             anchoring,
             checkins,
+            exports: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 }

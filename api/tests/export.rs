@@ -269,6 +269,37 @@ async fn export_verify_and_detect_every_tampering() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // One export at a time: while another holds the export slot, 503 with Retry-After
+    // (and nothing half-built); once it is free, the same request succeeds.
+    let held = server.state().exports.clone().try_acquire_owned().unwrap();
+    let r = server
+        .client
+        .get(server.url("/v1/export?sites=clinic-1"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "busy", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("being exported"),
+        "{body}"
+    );
+    drop(held);
+    let r = server
+        .client
+        .get(server.url("/v1/export?sites=clinic-1"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     // The CLI against the running server.
     let token_file = dir.path().join("reader.token");
     std::fs::write(&token_file, &reader).unwrap();
