@@ -67,6 +67,10 @@ pub struct StoreOptions {
     /// accepts it (probed at open; file systems that refuse it fall back to buffered
     /// writes).
     pub direct_io: bool,
+    /// Memtable size of every column family; `None` keeps RocksDB's default (64 MiB;
+    /// 8 MiB for the dedup family). Crash tests set it small so that flushes and
+    /// compactions run while the process is being killed.
+    pub write_buffer_bytes: Option<usize>,
 }
 
 impl Default for StoreOptions {
@@ -74,6 +78,7 @@ impl Default for StoreOptions {
         StoreOptions {
             block_cache_bytes: 256 << 20,
             direct_io: true,
+            write_buffer_bytes: None,
         }
     }
 }
@@ -186,6 +191,9 @@ impl Store {
             let mut o = Options::default();
             o.set_block_based_table_factory(&t);
             o.set_compression_type(DBCompressionType::Lz4);
+            if let Some(bytes) = options.write_buffer_bytes {
+                o.set_write_buffer_size(bytes);
+            }
             o
         };
         let cf =
@@ -196,7 +204,7 @@ impl Store {
         // keeps its skiplist cache-sized (inserts and probes were the sequencer's and
         // writer's largest costs at 1M entries), and a memtable bloom filter answers
         // "absent" without walking the skiplist at all.
-        dedup.set_write_buffer_size(DEDUP_WRITE_BUFFER);
+        dedup.set_write_buffer_size(options.write_buffer_bytes.unwrap_or(DEDUP_WRITE_BUFFER));
         dedup.set_memtable_whole_key_filtering(true);
         dedup.set_memtable_prefix_bloom_ratio(DEDUP_MEMTABLE_BLOOM_RATIO);
         let cfs = vec![

@@ -23,6 +23,9 @@ fn main() {
         queue_capacity: 1024,
     };
     config.store.block_cache_bytes = 8 << 20;
+    // Small memtables: flushes and compactions (O_DIRECT where supported) run during
+    // the kills, not only WAL writes.
+    config.store.write_buffer_bytes = Some(e2e::CRASH_WRITE_BUFFER);
     let log = match Log::open(config) {
         Ok(l) => l,
         Err(e) => {
