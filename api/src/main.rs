@@ -313,6 +313,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
             .await?
             .with_context(|| format!("opening the data directory {dir}"))?;
         let state = Arc::new(state);
+        tracing::info!(
+            "store {}: flushes and compactions {}",
+            state.log.store().path().display(),
+            if state.log.store().direct_io() {
+                "use O_DIRECT"
+            } else {
+                "are buffered (the file system refused O_DIRECT)"
+            }
+        );
         println!("log key: {}", state.log.verifier_key());
         println!(
             "operator key: {} (key id {})",

@@ -104,6 +104,7 @@ pub struct Store {
     db: DB,
     path: PathBuf,
     upper: UpperCache,
+    direct_io: bool,
 }
 
 fn be(n: u64) -> [u8; 8] {
@@ -234,6 +235,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             upper: UpperCache::new(),
+            direct_io: direct,
         };
         store.check_format()?;
         Ok(store)
@@ -241,6 +243,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether flushes and compactions write with O_DIRECT (see [`StoreOptions`]).
+    pub fn direct_io(&self) -> bool {
+        self.direct_io
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -750,6 +757,20 @@ mod tests {
         // no file behind in it.
         let _ = direct_io_works(&data);
         assert!(data.is_dir());
+        // An opened store reports what it chose; off when asked for off.
+        let options = StoreOptions {
+            direct_io: false,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(&dir.path().join("off"), &options).unwrap();
+        assert!(!store.direct_io());
+        drop(store);
+        let store = Store::open(&dir.path().join("auto"), &StoreOptions::default()).unwrap();
+        assert_eq!(
+            store.direct_io(),
+            direct_io_works(&dir.path().join("probe"))
+        );
+        drop(store);
         assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
         // A path below a regular file cannot become a directory: "no", not a panic.
         let file = dir.path().join("file");
