@@ -489,7 +489,8 @@ impl Anchoring {
                 }
             }
         }
-        let heights = bitcoin_heights(&stamp.attestations()?);
+        let attested = stamp.attestations()?;
+        let heights = bitcoin_heights(&attested);
         // Completion: any Bitcoin attestation, or with a header source one that matches
         // its block. Checked every round while pending, so a header source that was
         // down, or a calendar whose proof was for another message, only delays it.
@@ -498,7 +499,8 @@ impl Anchoring {
             match &self.headers {
                 None => completed = true,
                 Some(source) => {
-                    let (verified, problems) = self.check_headers(source, &stamp).await;
+                    let (verified, problems) =
+                        self.check_headers(source, &attested, &heights).await;
                     if !problems.is_empty() {
                         self.counters
                             .header_check_failures
@@ -544,48 +546,27 @@ impl Anchoring {
         Ok(progressed || completed)
     }
 
-    /// Checks `stamp`'s Bitcoin attestations against the headers `source` serves.
-    /// Returns the earliest block that matched, and one problem per height whose header
-    /// could not be fetched or did not match.
+    /// Checks the Bitcoin attestations in `attested` (at `heights`, ascending) against
+    /// the headers `source` serves. Returns the earliest block that matched, and one
+    /// problem per height whose header could not be fetched or attestation that did
+    /// not match.
     async fn check_headers(
         &self,
         source: &HeaderSource,
-        stamp: &DetachedTimestamp,
+        attested: &[anchor::AttestedMessage<'_>],
+        heights: &[u64],
     ) -> (Option<VerifiedBlock>, Vec<String>) {
         let mut problems = Vec::new();
-        let attested = match stamp.attestations() {
-            Ok(a) => a,
-            Err(e) => return (None, vec![format!("stamp attestations: {e}")]),
-        };
-        let mut headers = Vec::new();
-        for height in bitcoin_heights(&attested) {
-            let cached = self
-                .header_cache
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&height)
-                .copied();
-            let header = match cached {
-                Some(h) => h,
-                None => match source.header(height).await {
-                    Ok(h) => {
-                        self.header_cache
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(height, h);
-                        h
-                    }
-                    Err(e) => {
-                        problems.push(format!("header of block {height}: {e}"));
-                        continue;
-                    }
-                },
-            };
-            headers.push((height, header));
-        }
-        // One set per header: the source's headers are not required to form a chain.
         let mut best: Option<VerifiedBlock> = None;
-        for (height, header) in headers {
+        for &height in heights {
+            let header = match self.header_at(source, height).await {
+                Ok(h) => h,
+                Err(e) => {
+                    problems.push(format!("header of block {height}: {e}"));
+                    continue;
+                }
+            };
+            // One set per header: the source's headers are not required to form a chain.
             let set = match HeaderSet::from_headers([(height, header)]) {
                 Ok(set) => set,
                 Err(e) => {
@@ -593,23 +574,43 @@ impl Anchoring {
                     continue;
                 }
             };
-            let report = anchor::verify_attestations(&attested, &set);
-            if let Some(v) = report.verified.iter().find(|v| v.height == height) {
-                if best.as_ref().is_none_or(|b| v.height < b.height) {
-                    best = Some(VerifiedBlock {
-                        height: v.height,
-                        time: v.time,
-                        block_hash: v.block_hash_display.clone(),
-                    });
+            for a in attested {
+                if !matches!(a.attestation, Attestation::Bitcoin { height: h } if *h == height) {
+                    continue;
                 }
-            }
-            for f in &report.failed {
-                if matches!(f.attestation, Attestation::Bitcoin { height: h } if h == height) {
-                    problems.push(format!("attestation at block {height}: {}", f.error));
+                match anchor::verify_bitcoin_attestation(&a.message, height, &set) {
+                    // Heights ascend, so the first match is the earliest block.
+                    Ok(v) => {
+                        best.get_or_insert(VerifiedBlock {
+                            height: v.height,
+                            time: v.time,
+                            block_hash: v.block_hash_display,
+                        });
+                    }
+                    Err(e) => problems.push(format!("attestation at block {height}: {e}")),
                 }
             }
         }
         (best, problems)
+    }
+
+    /// The header at `height`, from the cache or the source (then cached).
+    async fn header_at(&self, source: &HeaderSource, height: u64) -> Result<BlockHeader, OtsError> {
+        let cached = self
+            .header_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&height)
+            .copied();
+        if let Some(h) = cached {
+            return Ok(h);
+        }
+        let h = source.header(height).await?;
+        self.header_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(height, h);
+        Ok(h)
     }
 
     /// Appends the anchoring metrics to a Prometheus exposition.
