@@ -28,7 +28,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::{now_ms, Principal};
-use crate::days::{format_day, parse_day};
 use crate::error::AppError;
 use crate::fleet::{liveness, Checkin, StoredCheckin};
 use crate::http::who;
@@ -40,6 +39,7 @@ use crate::query::{
 };
 use crate::reads::{blocking, parse_u64};
 use crate::server::AppState;
+use ledger_record::utc::{format_day, parse_day};
 
 type St = State<Arc<AppState>>;
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;

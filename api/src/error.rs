@@ -139,6 +139,21 @@ impl AppError {
     }
 }
 
+impl From<ledger_record::BatchBodyError> for AppError {
+    fn from(e: ledger_record::BatchBodyError) -> AppError {
+        match e {
+            ledger_record::BatchBodyError::Malformed(_) => {
+                AppError::bad_request("invalid_batch", e.to_string())
+            }
+            ledger_record::BatchBodyError::TooMany { .. } => AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_records",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
 impl From<AppError> for tonic::Status {
     fn from(e: AppError) -> tonic::Status {
         e.to_status()

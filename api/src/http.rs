@@ -309,7 +309,7 @@ async fn append_batch(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let who = who(&s, &headers)?;
-    let records = crate::batch::decode(&body, s.config.max_batch_records)?;
+    let records = ledger_record::decode_batch_body(&body, s.config.max_batch_records)?;
     let outcomes = s.intake.append(&who, records).await?;
     Ok(Json(json!({
         "results": outcomes.iter().map(outcome_json).collect::<Vec<_>>()

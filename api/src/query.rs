@@ -15,8 +15,8 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 use serde::Serialize;
 
-use crate::days::format_day;
 use crate::index::{i, u, IndexError, QueryIndex, DAY_MS};
+use ledger_record::utc::format_day;
 
 /// The sites a caller may read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -243,7 +243,7 @@ async fn one_stamp_per_calendar_per_interval_under_100k_records() {
                     .post(url)
                     .bearer_auth(cred)
                     .header("content-type", "application/cbor")
-                    .body(api::batch::encode(&batch))
+                    .body(ledger_record::encode_batch_body(&batch))
                     .send()
                     .await
                     .unwrap();

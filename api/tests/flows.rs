@@ -173,7 +173,8 @@ async fn enrol_append_rotate_revoke_over_http_and_grpc() {
 
     // HTTP batch.
     let batch: Vec<Record> = (0..3).map(|_| box1.next_evidence()).collect();
-    let body = api::batch::encode(&batch.iter().map(Record::encode).collect::<Vec<_>>());
+    let body =
+        ledger_record::encode_batch_body(&batch.iter().map(Record::encode).collect::<Vec<_>>());
     let r = server
         .post_bytes("/v1/records/batch", Some(&box1.credential), body)
         .await;

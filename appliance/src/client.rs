@@ -133,36 +133,6 @@ fn answer_of(v: &Value) -> Result<Answer, AgentError> {
     })
 }
 
-/// Encodes records as the batch body: a CBOR array of byte strings (shortest heads).
-pub fn encode_batch(records: &[&[u8]]) -> Vec<u8> {
-    fn head(out: &mut Vec<u8>, major: u8, n: u64) {
-        let m = major << 5;
-        match n {
-            0..=23 => out.push(m | n as u8),
-            24..=0xff => out.extend_from_slice(&[m | 24, n as u8]),
-            0x100..=0xffff => {
-                out.push(m | 25);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            0x1_0000..=0xffff_ffff => {
-                out.push(m | 26);
-                out.extend_from_slice(&(n as u32).to_be_bytes());
-            }
-            _ => {
-                out.push(m | 27);
-                out.extend_from_slice(&n.to_be_bytes());
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(records.iter().map(|r| r.len() + 3).sum::<usize>() + 5);
-    head(&mut out, 4, records.len() as u64);
-    for r in records {
-        head(&mut out, 2, r.len() as u64);
-        out.extend_from_slice(r);
-    }
-    out
-}
-
 fn grpc_item(r: pb::AppendResult) -> Result<ItemResult, AgentError> {
     match r.result {
         Some(pb::append_result::Result::Appended(a)) => Ok(ItemResult::Appended(Answer {
@@ -272,7 +242,7 @@ impl Client {
         let resp = self
             .with_auth(self.http.post(self.url("/v1/records/batch")))
             .header("content-type", "application/cbor")
-            .body(encode_batch(records))
+            .body(ledger_record::encode_batch_body(records))
             .send()
             .await
             .map_err(|e| transient("HTTP upload", e))?;
@@ -477,14 +447,12 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn batch_encoding_uses_shortest_heads() {
         let a = vec![1u8; 23];
         let b = vec![2u8; 24];
         let c = vec![3u8; 300];
-        let out = encode_batch(&[&a, &b, &c]);
+        let out = ledger_record::encode_batch_body(&[&a, &b, &c]);
         assert_eq!(out[0], 0x83);
         assert_eq!(out[1], 0x57);
         assert_eq!(&out[25..27], &[0x58, 24]);

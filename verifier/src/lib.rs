@@ -32,6 +32,6 @@ pub mod merkle;
 pub mod ots;
 pub mod package;
 pub mod receipt;
-pub mod utc;
+pub use ledger_record::utc;
 
 pub use error::VerifyError;

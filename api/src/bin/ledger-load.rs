@@ -286,7 +286,7 @@ async fn run_http(
                 if let Some(t) = ticker.as_mut() {
                     t.tick().await;
                 }
-                let body = api::batch::encode(&m);
+                let body = ledger_record::encode_batch_body(&m);
                 let mut backoff = Duration::from_millis(5);
                 let sent = Instant::now();
                 let v: Value = loop {

@@ -319,7 +319,7 @@ fn seed_server(url: &str, admin_file: &std::path::Path) -> anyhow::Result<()> {
                     .post(format!("{url}/v1/records/batch"))
                     .bearer_auth(&credential)
                     .header("content-type", "application/cbor")
-                    .body(api::batch::encode(&records))
+                    .body(ledger_record::encode_batch_body(&records))
                     .send()
                     .await?
                     .error_for_status()?;

@@ -19,7 +19,9 @@
 //!   human-written bodies ([`EvidenceInput`], [`HealingInput`]);
 //! - [`KeyHistory`]: which key of which appliance was valid at each log index;
 //! - [`ChainChecker`]: per-appliance completeness (gaps, forks, conflicts, duplicates,
-//!   reorderings).
+//!   reorderings);
+//! - the batch append body ([`batch_body`]: a CBOR array of encoded records) and UTC
+//!   calendar dates ([`utc`]) that the server, the agent and the verifier share.
 //!
 //! What it deliberately does not do: any I/O, clock reading or randomness (signing is
 //! deterministic Ed25519; callers supply times); deciding policy about appliance clocks;
@@ -28,6 +30,7 @@
 //! [`Record::verify`] or [`KeyHistory::verify_record`].
 
 mod batch;
+pub mod batch_body;
 mod cbor;
 mod chain;
 mod disclosure;
@@ -40,8 +43,10 @@ mod key_body;
 mod key_history;
 mod record;
 mod text;
+pub mod utc;
 
 pub use batch::verify_batch;
+pub use batch_body::{decode_batch_body, encode_batch_body, BatchBodyError};
 pub use chain::{ChainChecker, ChainError, ChainFinding, ChainReport, ChainStart, ChainSummary};
 pub use disclosure::{
     disclose, items_root, Disclosure, Rfc6962Hasher, DISCLOSURE_SCHEMA_VERSION, MAX_DISCLOSURE_LEN,

@@ -1,9 +1,11 @@
-//! UTC calendar days for the dashboard queries: `YYYY-MM-DD` text and day numbers
-//! (days since 1970-01-01), converted with the proleptic Gregorian calendar.
+//! UTC calendar dates without a date-time dependency: day numbers (days since
+//! 1970-01-01) to and from proleptic Gregorian dates, `YYYY-MM-DD` day text for the
+//! dashboards' per-day counts, and ISO 8601 text for Unix times in human-readable
+//! output. No time zone database is needed because everything counts in UTC.
 //!
-//! The conversion is the classic "days from civil" arithmetic (eras of 400 years,
-//! March-based years so the leap day is the last day of a year); it needs no time zone
-//! database because dashboards count in UTC.
+//! The conversion is the classic "days from civil" arithmetic: eras of 400 years
+//! (146,097 days), with years starting in March so the leap day is the last day of a
+//! year.
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -70,6 +72,23 @@ pub fn parse_day(text: &str) -> Option<i64> {
     Some(days_from_civil(i64::from(year), month, day))
 }
 
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_unix_seconds(secs: u64) -> String {
+    let rem = secs % 86_400;
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        format_day((secs / 86_400) as i64),
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Formats Unix milliseconds, dropping the milliseconds.
+pub fn format_unix_millis(ms: u64) -> String {
+    format_unix_seconds(ms / 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +102,17 @@ mod tests {
         assert_eq!(
             parse_day("2024-02-29").map(format_day).as_deref(),
             Some("2024-02-29")
+        );
+        assert_eq!(format_unix_seconds(0), "1970-01-01T00:00:00Z");
+        // Facts independent of this code: 2000-02-29 (a leap day of a century leap
+        // year) is day 11,016; 2038-01-19T03:14:07Z is i32::MAX seconds.
+        assert_eq!(format_unix_seconds(11_016 * 86_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_unix_seconds(2_147_483_647), "2038-01-19T03:14:07Z");
+        assert_eq!(format_unix_seconds(951_868_800), "2000-03-01T00:00:00Z");
+        assert_eq!(format_unix_millis(1_000_000_999), "1970-01-12T13:46:40Z");
+        assert_eq!(
+            format_unix_millis(1_700_000_000_000),
+            "2023-11-14T22:13:20Z"
         );
     }
 
