@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
 
 use ed25519_dalek::SigningKey;
 use ledger_core::note::NoteVerifier;
@@ -16,6 +17,7 @@ use crate::config::Config;
 use crate::error::AgentError;
 use crate::keystore;
 use crate::outbox::{now_ms, Outbox, Recorded, META_APPLIANCE, META_SITE};
+use crate::shared_outbox::SharedOutbox;
 use crate::trust::{load_log_key, Trust};
 
 /// Largest JSON input accepted by the `record` commands (a record is at most 65,535
@@ -28,7 +30,7 @@ pub const CREDENTIAL_FILE: &str = "credential";
 /// The agent: configuration, pinned log key and outbox.
 pub struct Agent {
     config: Config,
-    outbox: Outbox,
+    outbox: SharedOutbox,
     log_key: NoteVerifier,
 }
 
@@ -105,15 +107,13 @@ impl Agent {
     pub fn open(config: Config) -> Result<Agent, AgentError> {
         let log_key = load_log_key(&config.log_key_file)?;
         let outbox = Outbox::open(&config.data_dir)?;
+        let identity = (outbox.meta(META_SITE)?, outbox.meta(META_APPLIANCE)?);
         let agent = Agent {
             config,
-            outbox,
+            outbox: SharedOutbox::new(outbox),
             log_key,
         };
-        if let (Some(site), Some(app)) = (
-            agent.outbox.meta(META_SITE)?,
-            agent.outbox.meta(META_APPLIANCE)?,
-        ) {
+        if let (Some(site), Some(app)) = identity {
             if site != agent.config.site_id.as_str() || app != agent.config.appliance_id.as_str() {
                 return Err(AgentError::InvalidInput(format!(
                     "the data directory belongs to {site}/{app}, the configuration names {}/{}",
@@ -128,12 +128,20 @@ impl Agent {
         &self.config
     }
 
-    pub fn outbox(&self) -> &Outbox {
-        &self.outbox
+    /// The outbox, locked, for synchronous code (async code uses
+    /// [`Agent::shared_outbox`] and [`SharedOutbox::call`]).
+    pub fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock()
     }
 
-    pub fn outbox_mut(&mut self) -> &mut Outbox {
-        &mut self.outbox
+    /// Like [`Agent::outbox`]; kept for callers that change the outbox.
+    pub fn outbox_mut(&mut self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock()
+    }
+
+    /// The outbox handle async code goes through.
+    pub fn shared_outbox(&self) -> SharedOutbox {
+        self.outbox.clone()
     }
 
     pub fn log_key(&self) -> &NoteVerifier {
@@ -172,7 +180,7 @@ impl Agent {
         Trust::new(
             self.log_key.clone(),
             &self.config.data_dir,
-            self.outbox.checkpoint()?.as_deref(),
+            self.outbox.lock().checkpoint()?.as_deref(),
         )
     }
 
@@ -187,7 +195,8 @@ impl Agent {
                 "the enrolment token is empty or malformed".into(),
             ));
         }
-        if self.outbox.active_key_id()?.is_some() || self.credential_path().exists() {
+        let active_key = self.outbox.call(|outbox| outbox.active_key_id()).await?;
+        if active_key.is_some() || self.credential_path().exists() {
             return Err(AgentError::InvalidInput(
                 "already enrolled (the data directory has a key and a credential)".into(),
             ));
@@ -228,18 +237,19 @@ impl Agent {
             keystore::discard(&self.config.data_dir, &key);
             return Err(e);
         }
-        self.outbox.set_enrolled(
-            self.config.site_id.as_str(),
-            self.config.appliance_id.as_str(),
-            &key_id,
-            checkpoint.as_str(),
-        )?;
+        let site = self.config.site_id.as_str().to_owned();
+        let appliance = self.config.appliance_id.as_str().to_owned();
+        let checkpoint = checkpoint.as_str().to_owned();
+        self.outbox
+            .call(move |outbox| outbox.set_enrolled(&site, &appliance, &key_id, &checkpoint))
+            .await?;
         Ok(key_id)
     }
 
     fn signing_key(&self) -> Result<(SigningKey, KeyId), AgentError> {
         let key_id = self
             .outbox
+            .lock()
             .active_key_id()?
             .ok_or_else(|| AgentError::NotEnrolled("no active signing key".into()))?;
         Ok((keystore::load(&self.config.data_dir, &key_id)?, key_id))
@@ -269,7 +279,7 @@ impl Agent {
             self.config.site_id.clone(),
             self.config.appliance_id.clone(),
         );
-        self.outbox.append_with(count, |seq, prev| {
+        self.outbox.lock().append_with(count, |seq, prev| {
             let body = bodies
                 .next()
                 .ok_or_else(|| AgentError::InvalidInput("fewer bodies than records".into()))?;
@@ -314,7 +324,7 @@ impl Agent {
             self.config.site_id.clone(),
             self.config.appliance_id.clone(),
         );
-        let recorded = self.outbox.append_with(1, |seq, prev| {
+        let recorded = self.outbox.lock().append_with(1, |seq, prev| {
             let body = body
                 .take()
                 .ok_or_else(|| AgentError::InvalidInput("rotation body used twice".into()))?;

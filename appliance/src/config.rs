@@ -109,107 +109,37 @@ impl Config {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             AgentError::Config(vec![format!("not valid TOML: {}", e.message())])
         })?;
-        let mut problems = Vec::new();
-        for key in table.keys() {
-            if !KEYS.contains(&key.as_str()) {
-                problems.push(format!("unknown key `{key}`"));
-            }
-        }
-        let string = |key: &str, problems: &mut Vec<String>| -> Option<String> {
-            match table.get(key) {
-                None => None,
-                Some(toml::Value::String(s)) if s.is_empty() => {
-                    problems.push(format!("{key}: must not be empty"));
-                    None
-                }
-                Some(toml::Value::String(s)) => Some(s.clone()),
-                Some(other) => {
-                    problems.push(format!(
-                        "{key}: expected a string, found {}",
-                        other.type_str()
-                    ));
-                    None
-                }
-            }
+        let mut fields = Fields {
+            table: &table,
+            problems: unknown_keys(&table),
         };
-        let integer =
-            |key: &str, min: i64, max: i64, default: i64, problems: &mut Vec<String>| -> i64 {
-                match table.get(key) {
-                    None => default,
-                    Some(toml::Value::Integer(n)) if (min..=max).contains(n) => *n,
-                    Some(toml::Value::Integer(n)) => {
-                        if max == i64::MAX {
-                            problems.push(format!("{key}: {n} is out of range (at least {min})"));
-                        } else {
-                            problems.push(format!("{key}: {n} is out of range ({min}..={max})"));
-                        }
-                        default
-                    }
-                    Some(other) => {
-                        problems.push(format!(
-                            "{key}: expected an integer, found {}",
-                            other.type_str()
-                        ));
-                        default
-                    }
-                }
-            };
-        let required = |key: &str, v: Option<String>, problems: &mut Vec<String>| {
-            if v.is_none() && !table.contains_key(key) {
-                problems.push(format!("{key}: required"));
-            }
-            v
-        };
-
-        let data_dir = string("data_dir", &mut problems).unwrap_or_else(|| "./agent-data".into());
-        let server_url = required(
-            "server_url",
-            string("server_url", &mut problems),
-            &mut problems,
-        )
-        .and_then(|u| check_url("server_url", &u, &mut problems));
-        let grpc_url = string("grpc_url", &mut problems)
-            .and_then(|u| check_url("grpc_url", &u, &mut problems));
-        let transport = match string("transport", &mut problems).as_deref() {
-            None | Some("grpc") => Transport::Grpc,
-            Some("http") => Transport::Http,
-            Some(other) => {
-                problems.push(format!(
-                    "transport: {other:?} is not one of \"grpc\", \"http\""
-                ));
-                Transport::Grpc
-            }
-        };
+        let data_dir = fields
+            .string("data_dir")
+            .unwrap_or_else(|| "./agent-data".into());
+        let server_url = fields
+            .required_string("server_url")
+            .and_then(|u| check_url("server_url", &u, &mut fields.problems));
+        let grpc_url = fields
+            .string("grpc_url")
+            .and_then(|u| check_url("grpc_url", &u, &mut fields.problems));
+        let transport = fields.transport();
         if transport == Transport::Grpc && grpc_url.is_none() && !table.contains_key("grpc_url") {
-            problems.push("grpc_url: required when transport = \"grpc\" (the default)".into());
+            fields
+                .problems
+                .push("grpc_url: required when transport = \"grpc\" (the default)".into());
         }
-        let log_key_file = required(
-            "log_key_file",
-            string("log_key_file", &mut problems),
-            &mut problems,
-        );
-        let id = |key: &str, problems: &mut Vec<String>| -> Option<Id> {
-            let v = required(key, string(key, problems), problems)?;
-            match Id::new(v.clone()) {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    problems.push(format!("{key}: {v:?}: {e}"));
-                    None
-                }
-            }
-        };
-        let site_id = id("site_id", &mut problems);
-        let appliance_id = id("appliance_id", &mut problems);
-        let batch_size = integer("batch_size", 1, 4096, 256, &mut problems);
-        let max_backoff_secs = integer("max_backoff_secs", 1, i64::MAX, 300, &mut problems);
-        let checkin_interval_secs =
-            integer("checkin_interval_secs", 1, i64::MAX, 60, &mut problems);
-        let retention_days = integer("retention_days", 1, i64::MAX, 30, &mut problems);
-        let enrolment_token_file = string("enrolment_token_file", &mut problems).map(PathBuf::from);
+        let log_key_file = fields.required_string("log_key_file");
+        let site_id = fields.id("site_id");
+        let appliance_id = fields.id("appliance_id");
+        let batch_size = fields.integer("batch_size", 1, 4096, 256);
+        let max_backoff_secs = fields.integer("max_backoff_secs", 1, i64::MAX, 300);
+        let checkin_interval_secs = fields.integer("checkin_interval_secs", 1, i64::MAX, 60);
+        let retention_days = fields.integer("retention_days", 1, i64::MAX, 30);
+        let enrolment_token_file = fields.string("enrolment_token_file").map(PathBuf::from);
 
         match (server_url, log_key_file, site_id, appliance_id) {
             (Some(server_url), Some(log_key_file), Some(site_id), Some(appliance_id))
-                if problems.is_empty() =>
+                if fields.problems.is_empty() =>
             {
                 Ok(Config {
                     data_dir: PathBuf::from(data_dir),
@@ -226,7 +156,106 @@ impl Config {
                     enrolment_token_file,
                 })
             }
-            _ => Err(AgentError::Config(problems)),
+            _ => Err(AgentError::Config(fields.problems)),
+        }
+    }
+}
+
+/// One problem for every key of `table` that is not a configuration key.
+fn unknown_keys(table: &toml::Table) -> Vec<String> {
+    table
+        .keys()
+        .filter(|key| !KEYS.contains(&key.as_str()))
+        .map(|key| format!("unknown key `{key}`"))
+        .collect()
+}
+
+/// The raw TOML table being validated, and every problem found so far. Each reader
+/// returns what it could make of a key (or a default) and notes what is wrong, so that
+/// one pass reports everything.
+struct Fields<'a> {
+    table: &'a toml::Table,
+    problems: Vec<String>,
+}
+
+impl Fields<'_> {
+    /// A non-empty string, if the key is there.
+    fn string(&mut self, key: &str) -> Option<String> {
+        match self.table.get(key) {
+            None => None,
+            Some(toml::Value::String(s)) if s.is_empty() => {
+                self.problems.push(format!("{key}: must not be empty"));
+                None
+            }
+            Some(toml::Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.problems.push(format!(
+                    "{key}: expected a string, found {}",
+                    other.type_str()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Like [`Fields::string`], and missing is a problem too (a key that is there but
+    /// wrong was already reported as such).
+    fn required_string(&mut self, key: &str) -> Option<String> {
+        let value = self.string(key);
+        if value.is_none() && !self.table.contains_key(key) {
+            self.problems.push(format!("{key}: required"));
+        }
+        value
+    }
+
+    /// An integer in `min..=max`, or `default` (when missing or wrong).
+    fn integer(&mut self, key: &str, min: i64, max: i64, default: i64) -> i64 {
+        match self.table.get(key) {
+            None => default,
+            Some(toml::Value::Integer(n)) if (min..=max).contains(n) => *n,
+            Some(toml::Value::Integer(n)) => {
+                if max == i64::MAX {
+                    self.problems
+                        .push(format!("{key}: {n} is out of range (at least {min})"));
+                } else {
+                    self.problems
+                        .push(format!("{key}: {n} is out of range ({min}..={max})"));
+                }
+                default
+            }
+            Some(other) => {
+                self.problems.push(format!(
+                    "{key}: expected an integer, found {}",
+                    other.type_str()
+                ));
+                default
+            }
+        }
+    }
+
+    /// A required, valid identifier.
+    fn id(&mut self, key: &str) -> Option<Id> {
+        let value = self.required_string(key)?;
+        match Id::new(value.clone()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.problems.push(format!("{key}: {value:?}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// `transport`: `"grpc"` (also when missing) or `"http"`.
+    fn transport(&mut self) -> Transport {
+        match self.string("transport").as_deref() {
+            None | Some("grpc") => Transport::Grpc,
+            Some("http") => Transport::Http,
+            Some(other) => {
+                self.problems.push(format!(
+                    "transport: {other:?} is not one of \"grpc\", \"http\""
+                ));
+                Transport::Grpc
+            }
         }
     }
 }
@@ -283,6 +312,33 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn problems_come_in_the_order_of_the_keys_checked() {
+        let text = r#"
+            server_url = 5
+            transport = "pigeon"
+            site_id = ""
+            batch_size = 5000
+            colour = "blue"
+        "#;
+        let Err(AgentError::Config(problems)) = Config::parse(text) else {
+            panic!("must fail");
+        };
+        assert_eq!(
+            problems,
+            [
+                "unknown key `colour`",
+                "server_url: expected a string, found integer",
+                "transport: \"pigeon\" is not one of \"grpc\", \"http\"",
+                "grpc_url: required when transport = \"grpc\" (the default)",
+                "log_key_file: required",
+                "site_id: must not be empty",
+                "appliance_id: required",
+                "batch_size: 5000 is out of range (1..=4096)",
+            ]
+        );
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! receipt it verified itself against the pinned log key, while watching the log for
 //! forks and rollbacks.
 //!
-//! What it implements (issue 5; docs/AGENT.md is the operator's reference):
+//! What it implements (docs/AGENT.md is the operator's reference):
 //! - [`keystore`]: key files (mode 0600, integrity check line), rotation;
 //! - [`outbox`]: SQLite in WAL mode with `synchronous=FULL`, records durable before
 //!   `record` returns, per-appliance sequence and previous hash assigned under SQLite's
 //!   write lock, pruning after retention;
+//! - [`shared_outbox`]: the one way to the outbox, for plain code (a lock) and async
+//!   code (`spawn_blocking`, so SQLite's waits never stall a tokio worker);
 //! - [`agent`]: the library API ([`Agent::record`], [`Agent::enrol`], [`Agent::rotate`])
 //!   and JSON input (docs/RECORDS.md §8);
 //! - [`client`]: the ledgerd wire protocol (gRPC `AppendPipeline`, HTTP batch, enrolment,
@@ -28,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod keystore;
 pub mod outbox;
+pub mod shared_outbox;
 pub mod trust;
 pub mod uploader;
 

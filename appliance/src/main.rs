@@ -182,114 +182,133 @@ fn main_inner(cli: Cli) -> anyhow::Result<()> {
             println!("configuration is valid");
             Ok(())
         }
-        Command::Status { json } => {
-            let config = load_config(&cli.config)?;
-            let outbox = Outbox::open(&config.data_dir)?;
-            let stats = outbox.stats(now_ms())?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-            } else {
-                print_status(&stats);
-            }
-            if !stats.trusting_log {
-                return Err(AgentError::Untrusted(
-                    stats
-                        .alarms
-                        .last()
-                        .map(|a| a.message.clone())
-                        .unwrap_or_default(),
-                )
-                .into());
-            }
-            Ok(())
-        }
-        Command::Record { kind, file, repeat } => {
-            let config = load_config(&cli.config)?;
-            let json = read_input(&file)?;
-            let kind = match kind {
-                Kind::Evidence => InputKind::Evidence,
-                Kind::Healing => InputKind::Healing,
-            };
-            // Validate before touching the data directory at all.
-            let body = appliance::parse_input(kind, &json)?;
-            let mut agent = Agent::open(config)?;
-            let mut out = std::io::stdout().lock();
-            for _ in 0..repeat.max(1) {
-                let r = agent.record(body.clone())?;
-                writeln!(
-                    out,
-                    "recorded sequence {} record_hash {}",
-                    r.sequence, r.record_hash
-                )?;
-                out.flush()?;
-            }
-            Ok(())
-        }
-        Command::Rotate => {
-            let mut agent = Agent::open(load_config(&cli.config)?)?;
-            let (key_id, r) = agent.rotate()?;
-            println!(
-                "rotated to key {key_id}; rotation record is sequence {} (delivered by `run`)",
-                r.sequence
-            );
-            Ok(())
-        }
-        Command::Housekeeping => {
-            let config = load_config(&cli.config)?;
-            let retention = std::time::Duration::from_secs(config.retention_days * 86_400);
-            let mut outbox = Outbox::open(&config.data_dir)?;
-            let n = outbox.prune(now_ms(), retention)?;
-            println!(
-                "pruned {n} delivered records older than {} days",
-                config.retention_days
-            );
-            Ok(())
-        }
-        Command::Enrol { token } => {
-            let config = load_config(&cli.config)?;
-            let token = match token {
-                Some(t) => t,
-                None => {
-                    let path = config.enrolment_token_file.clone().ok_or_else(|| {
-                        AgentError::InvalidInput(
-                            "no token: give --token or set enrolment_token_file".into(),
-                        )
-                    })?;
-                    std::fs::read_to_string(&path).map_err(|e| {
-                        AgentError::InvalidInput(format!(
-                            "cannot read enrolment token file {}: {e}",
-                            path.display()
-                        ))
-                    })?
-                }
-            };
-            let mut agent = Agent::open(config)?;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let key_id = rt.block_on(agent.enrol(&token))?;
-            println!("enrolled; signing key {key_id}");
-            Ok(())
-        }
-        Command::Run { until_drained } => {
-            let mut agent = Agent::open(load_config(&cli.config)?)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            let summary = rt.block_on(appliance::run(
-                &mut agent,
-                RunOptions { until_drained },
-                shutdown_signal(),
-            ))?;
-            tracing::info!(
-                "uploader stopped: {} records delivered, {} failed attempts",
-                summary.delivered,
-                summary.failed_attempts
-            );
-            Ok(())
-        }
+        Command::Status { json } => status(&cli.config, json),
+        Command::Record { kind, file, repeat } => record(&cli.config, kind, &file, repeat),
+        Command::Rotate => rotate(&cli.config),
+        Command::Housekeeping => housekeeping(&cli.config),
+        Command::Enrol { token } => enrol(&cli.config, token),
+        Command::Run { until_drained } => run(&cli.config, until_drained),
     }
+}
+
+/// `status`: prints the outbox figures; an alarm makes it fail (exit code 3).
+fn status(config: &Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let outbox = Outbox::open(&config.data_dir)?;
+    let stats = outbox.stats(now_ms())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print_status(&stats);
+    }
+    if !stats.trusting_log {
+        return Err(AgentError::Untrusted(
+            stats
+                .alarms
+                .last()
+                .map(|a| a.message.clone())
+                .unwrap_or_default(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `record`: signs and stores the input `repeat` times, one durable record each.
+fn record(config: &Option<PathBuf>, kind: Kind, file: &PathBuf, repeat: u64) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let json = read_input(file)?;
+    let kind = match kind {
+        Kind::Evidence => InputKind::Evidence,
+        Kind::Healing => InputKind::Healing,
+    };
+    // Validate before touching the data directory at all.
+    let body = appliance::parse_input(kind, &json)?;
+    let mut agent = Agent::open(config)?;
+    let mut out = std::io::stdout().lock();
+    for _ in 0..repeat.max(1) {
+        let r = agent.record(body.clone())?;
+        writeln!(
+            out,
+            "recorded sequence {} record_hash {}",
+            r.sequence, r.record_hash
+        )?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// `rotate`: queues a rotation record and switches to the new key.
+fn rotate(config: &Option<PathBuf>) -> anyhow::Result<()> {
+    let mut agent = Agent::open(load_config(config)?)?;
+    let (key_id, r) = agent.rotate()?;
+    println!(
+        "rotated to key {key_id}; rotation record is sequence {} (delivered by `run`)",
+        r.sequence
+    );
+    Ok(())
+}
+
+/// `housekeeping`: prunes delivered records older than the retention and vacuums.
+fn housekeeping(config: &Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let retention = std::time::Duration::from_secs(config.retention_days * 86_400);
+    let mut outbox = Outbox::open(&config.data_dir)?;
+    let n = outbox.prune(now_ms(), retention)?;
+    println!(
+        "pruned {n} delivered records older than {} days",
+        config.retention_days
+    );
+    Ok(())
+}
+
+/// `enrol`: enrols with the token given, or the one in `enrolment_token_file`.
+fn enrol(config: &Option<PathBuf>, token: Option<String>) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let token = match token {
+        Some(t) => t,
+        None => read_token_file(&config)?,
+    };
+    let mut agent = Agent::open(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let key_id = rt.block_on(agent.enrol(&token))?;
+    println!("enrolled; signing key {key_id}");
+    Ok(())
+}
+
+fn read_token_file(config: &Config) -> anyhow::Result<String> {
+    let path = config.enrolment_token_file.clone().ok_or_else(|| {
+        AgentError::InvalidInput("no token: give --token or set enrolment_token_file".into())
+    })?;
+    let token = std::fs::read_to_string(&path).map_err(|e| {
+        AgentError::InvalidInput(format!(
+            "cannot read enrolment token file {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(token)
+}
+
+/// `run`: delivers the outbox until a signal (or until it is empty).
+fn run(config: &Option<PathBuf>, until_drained: bool) -> anyhow::Result<()> {
+    let mut agent = Agent::open(load_config(config)?)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let summary = rt.block_on(appliance::run(
+        &mut agent,
+        RunOptions { until_drained },
+        shutdown_signal(),
+    ))?;
+    tracing::info!(
+        "uploader stopped: {} records delivered, {} failed attempts",
+        summary.delivered,
+        summary.failed_attempts
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {

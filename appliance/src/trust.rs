@@ -27,7 +27,8 @@ use ledger_core::receipt::Receipt;
 
 use crate::client::{Answer, Client};
 use crate::error::AgentError;
-use crate::outbox::{now_ms, Outbox};
+use crate::outbox::now_ms;
+use crate::shared_outbox::SharedOutbox;
 
 /// Reads the pinned log key (a C2SP verifier key string) from `path`.
 pub fn load_log_key(path: &Path) -> Result<NoteVerifier, AgentError> {
@@ -102,7 +103,7 @@ impl Trust {
         bytes: &[u8],
         answer: &Answer,
         client: &Client,
-        outbox: &mut Outbox,
+        outbox: &SharedOutbox,
     ) -> Result<Verified, AgentError> {
         let hash = Hash(sha2_digest(bytes));
         if answer.record_hash != hash {
@@ -162,7 +163,7 @@ impl Trust {
     pub async fn check_latest(
         &mut self,
         client: &Client,
-        outbox: &mut Outbox,
+        outbox: &SharedOutbox,
     ) -> Result<(), AgentError> {
         let note = client.checkpoint().await?;
         let presented = SignedCheckpoint::verify(note.as_bytes(), &self.log)
@@ -173,23 +174,26 @@ impl Trust {
                     .consistency(presented.size().max(1), trusted.size())
                     .await
                     .ok();
-                return Err(self.alarm(
-                    outbox,
-                    "rollback",
-                    &format!(
-                        "the log's latest checkpoint has size {} but size {} was already seen",
-                        presented.size(),
-                        trusted.size()
-                    ),
-                    &trusted,
-                    &presented,
-                    proof.as_deref(),
-                ));
+                return Err(self
+                    .alarm(
+                        outbox,
+                        "rollback",
+                        &format!(
+                            "the log's latest checkpoint has size {} but size {} was already seen",
+                            presented.size(),
+                            trusted.size()
+                        ),
+                        &trusted,
+                        &presented,
+                        proof.as_deref(),
+                    )
+                    .await);
             }
         }
         self.observe(&presented, client, outbox).await?;
         if let Some(c) = &self.latest {
-            outbox.set_checkpoint(c.as_str())?;
+            let note = c.as_str().to_owned();
+            outbox.call(move |o| o.set_checkpoint(&note)).await?;
         }
         Ok(())
     }
@@ -199,7 +203,7 @@ impl Trust {
         &mut self,
         presented: &SignedCheckpoint,
         client: &Client,
-        outbox: &mut Outbox,
+        outbox: &SharedOutbox,
     ) -> Result<(), AgentError> {
         let key = (presented.size(), *presented.root());
         let Some(trusted) = self.latest.clone() else {
@@ -224,9 +228,10 @@ impl Trust {
             client.consistency(old.size(), new.size()).await?
         };
         if let Err(e) = verify_consistency(old.size(), new.size(), &proof, old.root(), new.root()) {
-            return Err(self.alarm(
-                outbox,
-                "fork",
+            return Err(self
+                .alarm(
+                    outbox,
+                    "fork",
                 &format!(
                     "checkpoint of size {} (root {}) is not consistent with checkpoint of size {} (root {}): {e}",
                     presented.size(),
@@ -237,7 +242,8 @@ impl Trust {
                 &trusted,
                 presented,
                 Some(&proof),
-            ));
+            )
+            .await);
         }
         self.known.insert(key);
         if presented.size() > trusted.size() {
@@ -248,9 +254,9 @@ impl Trust {
     }
 
     /// Saves the evidence, records the alarm, and returns the error to stop on.
-    fn alarm(
+    async fn alarm(
         &mut self,
-        outbox: &mut Outbox,
+        outbox: &SharedOutbox,
         kind: &str,
         message: &str,
         trusted: &SignedCheckpoint,
@@ -267,7 +273,11 @@ impl Trust {
         if let Err(e) = saved {
             message.push_str(&format!(" (saving evidence failed: {e})"));
         }
-        if let Err(e) = outbox.raise_alarm(&message, &dir) {
+        let recorded = {
+            let (message, dir) = (message.clone(), dir.clone());
+            outbox.call(move |o| o.raise_alarm(&message, &dir)).await
+        };
+        if let Err(e) = recorded {
             message.push_str(&format!(" (recording the alarm failed: {e})"));
         }
         AgentError::Inconsistent {

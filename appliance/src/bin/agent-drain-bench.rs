@@ -8,7 +8,7 @@
 //! drain rate and checks that the outbox is empty and the server's tree grew by N.
 //! Loopback targets only.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -67,12 +67,7 @@ async fn tree_size(http: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    for url in [&args.http, &args.grpc] {
-        let u = url::Url::parse(url)?;
-        if !matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) {
-            bail!("{url}: only loopback targets are allowed");
-        }
-    }
+    check_loopback(&args)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -89,31 +84,64 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.admin_token_file.display()))?;
     let http = reqwest::Client::new();
     let appliance = format!("bench-{}", appliance::outbox::now_ms());
-    let (log_key, token) = rt.block_on(async {
-        let log_key = http
-            .get(format!("{}/log-key", args.http))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let v: serde_json::Value = http
-            .post(format!("{}/v1/admin/enrolment-tokens", args.http))
-            .bearer_auth(admin.trim())
-            .json(&serde_json::json!({"site_id": "bench-site", "appliance_id": appliance}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = v["token"]
-            .as_str()
-            .context("no token in answer")?
-            .to_owned();
-        anyhow::Ok((log_key, token))
-    })?;
+    let (log_key, token) = rt.block_on(log_key_and_token(&http, &args, &admin, &appliance))?;
     std::fs::create_dir_all(&dir)?;
     let key_file = dir.join("log.pub");
     std::fs::write(&key_file, log_key)?;
-    let config = Config::parse(&format!(
+    let config = bench_config(&args, &dir, &key_file, &appliance)?;
+    let mut agent = Agent::open(config)?;
+    rt.block_on(agent.enrol(&token))?;
+    fill_backlog(&mut agent, args.records)?;
+    drain_and_check(&rt, &http, &args, &mut agent)
+}
+
+/// Refuses any target but this machine.
+fn check_loopback(args: &Args) -> anyhow::Result<()> {
+    for url in [&args.http, &args.grpc] {
+        let u = url::Url::parse(url)?;
+        if !matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) {
+            bail!("{url}: only loopback targets are allowed");
+        }
+    }
+    Ok(())
+}
+
+/// The server's log key and a fresh enrolment token for `appliance`.
+async fn log_key_and_token(
+    http: &reqwest::Client,
+    args: &Args,
+    admin: &str,
+    appliance: &str,
+) -> anyhow::Result<(String, String)> {
+    let log_key = http
+        .get(format!("{}/log-key", args.http))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let v: serde_json::Value = http
+        .post(format!("{}/v1/admin/enrolment-tokens", args.http))
+        .bearer_auth(admin.trim())
+        .json(&serde_json::json!({"site_id": "bench-site", "appliance_id": appliance}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = v["token"]
+        .as_str()
+        .context("no token in answer")?
+        .to_owned();
+    Ok((log_key, token))
+}
+
+/// The agent configuration of the benchmark appliance.
+fn bench_config(
+    args: &Args,
+    dir: &Path,
+    key_file: &Path,
+    appliance: &str,
+) -> anyhow::Result<Config> {
+    Ok(Config::parse(&format!(
         "data_dir = {:?}\nserver_url = {:?}\ngrpc_url = {:?}\ntransport = {:?}\nlog_key_file = {:?}\nsite_id = \"bench-site\"\nappliance_id = {:?}\nbatch_size = {}\nmax_backoff_secs = 2\n",
         dir.join("agent").display().to_string(),
         args.http,
@@ -122,36 +150,46 @@ fn main() -> anyhow::Result<()> {
         key_file.display().to_string(),
         appliance,
         args.batch
-    ))?;
-    let mut agent = Agent::open(config)?;
-    rt.block_on(agent.enrol(&token))?;
+    ))?)
+}
 
+/// Signs and stores `records` evidence records, 1000 per transaction.
+fn fill_backlog(agent: &mut Agent, records: usize) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut n = 0;
-    while n < args.records {
-        let chunk = (args.records - n).min(1000);
+    while n < records {
+        let chunk = (records - n).min(1000);
         agent.record_many((n..n + chunk).map(body).collect())?;
         n += chunk;
     }
     let fill = t.elapsed();
     println!(
         "backlog: {} records signed and stored in {:.2} s ({:.0} records/s, one transaction per 1000)",
-        args.records,
+        records,
         fill.as_secs_f64(),
-        args.records as f64 / fill.as_secs_f64()
+        records as f64 / fill.as_secs_f64()
     );
+    Ok(())
+}
 
-    let before = rt.block_on(tree_size(&http, &args.http))?;
+/// Drains the outbox, prints the rate, and fails unless everything reached the log.
+fn drain_and_check(
+    rt: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    args: &Args,
+    agent: &mut Agent,
+) -> anyhow::Result<()> {
+    let before = rt.block_on(tree_size(http, &args.http))?;
     let t = Instant::now();
     let summary = rt.block_on(appliance::run(
-        &mut agent,
+        agent,
         RunOptions {
             until_drained: true,
         },
         std::future::pending(),
     ))?;
     let drain = t.elapsed();
-    let after = rt.block_on(tree_size(&http, &args.http))?;
+    let after = rt.block_on(tree_size(http, &args.http))?;
     let stats = agent.outbox().stats(appliance::outbox::now_ms())?;
     println!(
         "drain: {} records delivered over {} in {:.2} s = {:.0} records/s (receipts verified, {} failed attempts)",
