@@ -174,20 +174,20 @@ impl Trust {
                     .consistency(presented.size().max(1), trusted.size())
                     .await
                     .ok();
-                return Err(self
-                    .alarm(
-                        outbox,
-                        "rollback",
-                        &format!(
-                            "the log's latest checkpoint has size {} but size {} was already seen",
-                            presented.size(),
-                            trusted.size()
-                        ),
-                        &trusted,
-                        &presented,
-                        proof.as_deref(),
-                    )
-                    .await);
+                let message = format!(
+                    "the log's latest checkpoint has size {} but size {} was already seen",
+                    presented.size(),
+                    trusted.size()
+                );
+                let alarm = self.alarm(
+                    outbox,
+                    "rollback",
+                    &message,
+                    &trusted,
+                    &presented,
+                    proof.as_deref(),
+                );
+                return Err(alarm.await);
             }
         }
         self.observe(&presented, client, outbox).await?;
@@ -228,22 +228,15 @@ impl Trust {
             client.consistency(old.size(), new.size()).await?
         };
         if let Err(e) = verify_consistency(old.size(), new.size(), &proof, old.root(), new.root()) {
-            return Err(self
-                .alarm(
-                    outbox,
-                    "fork",
-                &format!(
-                    "checkpoint of size {} (root {}) is not consistent with checkpoint of size {} (root {}): {e}",
-                    presented.size(),
-                    presented.root(),
-                    trusted.size(),
-                    trusted.root()
-                ),
-                &trusted,
-                presented,
-                Some(&proof),
-            )
-            .await);
+            let message = format!(
+                "checkpoint of size {} (root {}) is not consistent with checkpoint of size {} (root {}): {e}",
+                presented.size(),
+                presented.root(),
+                trusted.size(),
+                trusted.root()
+            );
+            let alarm = self.alarm(outbox, "fork", &message, &trusted, presented, Some(&proof));
+            return Err(alarm.await);
         }
         self.known.insert(key);
         if presented.size() > trusted.size() {
