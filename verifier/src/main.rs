@@ -210,62 +210,15 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
             size,
             root,
             proof,
-        } => {
-            let leaf = parse_hash_b64(leaf_hash, "--leaf-hash")?;
-            let root = parse_hash_b64(root, "--root")?;
-            let path = parse_proof(&read_text(proof, "the proof file")?)
-                .with_context(|| format!("parsing {}", proof.display()))?;
-            verifier::merkle::check_inclusion(&leaf, *index, *size, &root, &path)?;
-            Ok(Outcome::valid(
-                format!(
-                    "Inclusion proof valid: leaf {} is at index {index} of the tree of size {size} with root {}.\n",
-                    hash_b64(&leaf),
-                    hash_b64(&root)
-                ),
-                json!({"valid": true, "leaf_hash": hash_b64(&leaf), "index": index, "size": size, "root": hash_b64(&root)}),
-            ))
-        }
+        } => run_inclusion(leaf_hash, *index, *size, root, proof),
         Command::Consistency {
             size1,
             root1,
             size2,
             root2,
             proof,
-        } => {
-            let r1 = parse_hash_b64(root1, "--root1")?;
-            let r2 = parse_hash_b64(root2, "--root2")?;
-            let path = parse_proof(&read_text(proof, "the proof file")?)
-                .with_context(|| format!("parsing {}", proof.display()))?;
-            verifier::merkle::check_consistency(*size1, &r1, *size2, &r2, &path)?;
-            Ok(Outcome::valid(
-                format!(
-                    "Consistency proof valid: the tree of size {size1} with root {} is a prefix of the tree of size {size2} with root {}.\n",
-                    hash_b64(&r1),
-                    hash_b64(&r2)
-                ),
-                json!({"valid": true, "size1": size1, "root1": hash_b64(&r1), "size2": size2, "root2": hash_b64(&r2)}),
-            ))
-        }
-        Command::Receipt { file, entry, key } => {
-            let log = load_verifier_key(key).context("loading the log key")?;
-            let receipt = read_limited(file, MAX_SMALL_FILE).context("reading the receipt")?;
-            let entry_bytes = read_limited(entry, MAX_SMALL_FILE).context("reading the entry")?;
-            let s = verifier::receipt::check_receipt(&receipt, &entry_bytes, &log)
-                .with_context(|| format!("checking {}", file.display()))?;
-            Ok(Outcome::valid(
-                format!(
-                    "Receipt valid: the entry (leaf hash {}) is at index {} of log {}, tree size {} with root {}, in a checkpoint signed by {}.\n",
-                    hash_b64(&s.leaf_hash),
-                    s.index,
-                    s.origin,
-                    s.tree_size,
-                    hash_b64(&s.root),
-                    log.verifier_key()
-                ),
-                json!({"valid": true, "origin": s.origin, "index": s.index, "tree_size": s.tree_size,
-                       "root": hash_b64(&s.root), "leaf_hash": hash_b64(&s.leaf_hash)}),
-            ))
-        }
+        } => run_consistency(*size1, root1, *size2, root2, proof),
+        Command::Receipt { file, entry, key } => run_receipt(file, entry, key),
         Command::Ots { command } => run_ots(command),
         Command::Package {
             path,
@@ -286,32 +239,99 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
             citation,
             package,
             key,
-        } => {
-            let log = load_verifier_key(key).context("loading the log key")?;
-            let citation = Citation::parse(citation.trim())?;
-            let pkg = Package::read_dir(package)
-                .with_context(|| format!("reading the package {}", package.display()))?;
-            let r = check_citation(&pkg, &citation, &log)?;
-            Ok(Outcome::valid(
-                format!(
-                    "Citation valid: log index {} of log {} (tree size {}, root {}) is the {} record {} sequence {} (appliance time {}), record hash {}.\n",
-                    citation.index,
-                    citation.origin,
-                    citation.size,
-                    hash_b64(&citation.root),
-                    r.kind,
-                    r.chain,
-                    r.sequence,
-                    format_unix_millis(r.time_ms),
-                    r.record_hash
-                ),
-                json!({"valid": true, "citation": citation.to_string(), "origin": citation.origin,
-                       "index": citation.index, "size": citation.size, "root": hash_b64(&citation.root),
-                       "kind": r.kind, "chain": r.chain, "sequence": r.sequence, "time_ms": r.time_ms,
-                       "record_hash": r.record_hash}),
-            ))
-        }
+        } => run_cite(citation, package, key),
     }
+}
+
+fn run_inclusion(
+    leaf_hash: &str,
+    index: u64,
+    size: u64,
+    root: &str,
+    proof: &Path,
+) -> anyhow::Result<Outcome> {
+    let leaf = parse_hash_b64(leaf_hash, "--leaf-hash")?;
+    let root = parse_hash_b64(root, "--root")?;
+    let path = parse_proof(&read_text(proof, "the proof file")?)
+        .with_context(|| format!("parsing {}", proof.display()))?;
+    verifier::merkle::check_inclusion(&leaf, index, size, &root, &path)?;
+    Ok(Outcome::valid(
+        format!(
+            "Inclusion proof valid: leaf {} is at index {index} of the tree of size {size} with root {}.\n",
+            hash_b64(&leaf),
+            hash_b64(&root)
+        ),
+        json!({"valid": true, "leaf_hash": hash_b64(&leaf), "index": index, "size": size, "root": hash_b64(&root)}),
+    ))
+}
+
+fn run_consistency(
+    size1: u64,
+    root1: &str,
+    size2: u64,
+    root2: &str,
+    proof: &Path,
+) -> anyhow::Result<Outcome> {
+    let r1 = parse_hash_b64(root1, "--root1")?;
+    let r2 = parse_hash_b64(root2, "--root2")?;
+    let path = parse_proof(&read_text(proof, "the proof file")?)
+        .with_context(|| format!("parsing {}", proof.display()))?;
+    verifier::merkle::check_consistency(size1, &r1, size2, &r2, &path)?;
+    Ok(Outcome::valid(
+        format!(
+            "Consistency proof valid: the tree of size {size1} with root {} is a prefix of the tree of size {size2} with root {}.\n",
+            hash_b64(&r1),
+            hash_b64(&r2)
+        ),
+        json!({"valid": true, "size1": size1, "root1": hash_b64(&r1), "size2": size2, "root2": hash_b64(&r2)}),
+    ))
+}
+
+fn run_receipt(file: &Path, entry: &Path, key: &str) -> anyhow::Result<Outcome> {
+    let log = load_verifier_key(key).context("loading the log key")?;
+    let receipt = read_limited(file, MAX_SMALL_FILE).context("reading the receipt")?;
+    let entry_bytes = read_limited(entry, MAX_SMALL_FILE).context("reading the entry")?;
+    let s = verifier::receipt::check_receipt(&receipt, &entry_bytes, &log)
+        .with_context(|| format!("checking {}", file.display()))?;
+    Ok(Outcome::valid(
+        format!(
+            "Receipt valid: the entry (leaf hash {}) is at index {} of log {}, tree size {} with root {}, in a checkpoint signed by {}.\n",
+            hash_b64(&s.leaf_hash),
+            s.index,
+            s.origin,
+            s.tree_size,
+            hash_b64(&s.root),
+            log.verifier_key()
+        ),
+        json!({"valid": true, "origin": s.origin, "index": s.index, "tree_size": s.tree_size,
+               "root": hash_b64(&s.root), "leaf_hash": hash_b64(&s.leaf_hash)}),
+    ))
+}
+
+fn run_cite(citation: &str, package: &Path, key: &str) -> anyhow::Result<Outcome> {
+    let log = load_verifier_key(key).context("loading the log key")?;
+    let citation = Citation::parse(citation.trim())?;
+    let pkg = Package::read_dir(package)
+        .with_context(|| format!("reading the package {}", package.display()))?;
+    let r = check_citation(&pkg, &citation, &log)?;
+    Ok(Outcome::valid(
+        format!(
+            "Citation valid: log index {} of log {} (tree size {}, root {}) is the {} record {} sequence {} (appliance time {}), record hash {}.\n",
+            citation.index,
+            citation.origin,
+            citation.size,
+            hash_b64(&citation.root),
+            r.kind,
+            r.chain,
+            r.sequence,
+            format_unix_millis(r.time_ms),
+            r.record_hash
+        ),
+        json!({"valid": true, "citation": citation.to_string(), "origin": citation.origin,
+               "index": citation.index, "size": citation.size, "root": hash_b64(&citation.root),
+               "kind": r.kind, "chain": r.chain, "sequence": r.sequence, "time_ms": r.time_ms,
+               "record_hash": r.record_hash}),
+    ))
 }
 
 fn run_ots(command: &OtsCommand) -> anyhow::Result<Outcome> {
@@ -436,19 +456,7 @@ fn run_package(
         ),
         None => None,
     };
-    let operator_key = match operator_key {
-        Some(hex_key) => {
-            let mut bytes = [0u8; 32];
-            hex::decode_to_slice(hex_key, &mut bytes)
-                .map_err(|_| VerifyError::malformed("--operator-key", "expected 64 hex digits"))?;
-            Some(
-                ledger_record::VerifyingKey::from_bytes(&bytes).map_err(|_| {
-                    VerifyError::malformed("--operator-key", "not an Ed25519 public key")
-                })?,
-            )
-        }
-        None => None,
-    };
+    let operator_key = operator_key.map(parse_operator_key).transpose()?;
     let pkg = Package::read_dir(path)
         .with_context(|| format!("reading the package {}", path.display()))?;
     if let Some(index) = cite {
@@ -475,29 +483,45 @@ fn run_package(
         opts.progress = Some(&bar);
     }
     let report = verify_package(&pkg, &opts);
-    let mut text = report.render_text();
-    let mut json = serde_json::to_value(&report)?;
-    if let Some(index) = cite {
-        let citation = Citation {
-            origin: pkg.checkpoint.origin.clone(),
-            index,
-            size: pkg.checkpoint.size,
-            root: pkg.checkpoint.root,
-        };
-        if report.valid {
-            text.push_str(&format!("Citation for log index {index}: {citation}\n"));
-        } else {
-            text.push_str(&format!(
-                "Citation for log index {index} (NOT backed: the package is invalid): {citation}\n"
-            ));
-        }
-        if let Value::Object(map) = &mut json {
-            map.insert("citation".into(), Value::String(citation.to_string()));
-        }
-    }
-    Ok(Outcome {
+    let mut outcome = Outcome {
         valid: report.valid,
-        text,
-        json,
-    })
+        text: report.render_text(),
+        json: serde_json::to_value(&report)?,
+    };
+    if let Some(index) = cite {
+        add_citation(&mut outcome, &pkg, index);
+    }
+    Ok(outcome)
+}
+
+/// `--operator-key`: 64 hex digits of an Ed25519 public key.
+fn parse_operator_key(hex_key: &str) -> Result<ledger_record::VerifyingKey, VerifyError> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(hex_key, &mut bytes)
+        .map_err(|_| VerifyError::malformed("--operator-key", "expected 64 hex digits"))?;
+    ledger_record::VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| VerifyError::malformed("--operator-key", "not an Ed25519 public key"))
+}
+
+/// `--cite`: the citation string of the record at `index` in the package's checkpoint,
+/// marked as not backed when the package is invalid.
+fn add_citation(outcome: &mut Outcome, pkg: &Package, index: u64) {
+    let citation = Citation {
+        origin: pkg.checkpoint.origin.clone(),
+        index,
+        size: pkg.checkpoint.size,
+        root: pkg.checkpoint.root,
+    };
+    if outcome.valid {
+        outcome
+            .text
+            .push_str(&format!("Citation for log index {index}: {citation}\n"));
+    } else {
+        outcome.text.push_str(&format!(
+            "Citation for log index {index} (NOT backed: the package is invalid): {citation}\n"
+        ));
+    }
+    if let Value::Object(map) = &mut outcome.json {
+        map.insert("citation".into(), Value::String(citation.to_string()));
+    }
 }

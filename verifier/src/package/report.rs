@@ -225,6 +225,19 @@ impl Report {
     /// The report as readable sentences.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
+        self.write_log(&mut s);
+        self.counts.write_text(&mut s);
+        self.write_appliances(&mut s);
+        self.anchor.write_text(&mut s);
+        write_findings(&self.findings, &mut s);
+        for n in &self.notes {
+            let _ = writeln!(s, "Note: {n}");
+        }
+        s
+    }
+
+    /// The verdict, the log and checkpoint, the sites and the period.
+    fn write_log(&self, s: &mut String) {
         let verdict = if self.valid {
             "VALID: every check passed."
         } else {
@@ -259,44 +272,10 @@ impl Report {
                 format_unix_millis(p.end_ms)
             );
         }
-        let c = &self.counts;
-        let _ = writeln!(
-            s,
-            "Records: {} and {}.",
-            plural(c.records, "record", "records"),
-            plural(c.key_records, "key record", "key records")
-        );
-        if !c.by_kind.is_empty() {
-            let _ = writeln!(s, "  by kind: {}.", map_line(&c.by_kind));
-        }
-        if !c.evidence_items_by_status.is_empty() {
-            let _ = writeln!(
-                s,
-                "  evidence items by status: {}.",
-                map_line(&c.evidence_items_by_status)
-            );
-        }
-        if c.committed_bundles > 0 {
-            let _ = writeln!(
-                s,
-                "  {} commit to their items by root only.",
-                plural(c.committed_bundles, "evidence bundle", "evidence bundles")
-            );
-        }
-        if !c.healing_by_outcome.is_empty() {
-            let _ = writeln!(
-                s,
-                "  healing by outcome: {}.",
-                map_line(&c.healing_by_outcome)
-            );
-        }
-        if c.outside_period > 0 {
-            let _ = writeln!(
-                s,
-                "  {} carry an appliance time outside the period.",
-                plural(c.outside_period, "record", "records")
-            );
-        }
+    }
+
+    /// One line per appliance chain, then the signature tally.
+    fn write_appliances(&self, s: &mut String) {
         let _ = writeln!(s, "Appliances ({}):", self.appliances.len());
         for a in &self.appliances {
             let _ = writeln!(
@@ -315,8 +294,60 @@ impl Report {
             "Signatures: {} of {} valid ({} verification).",
             self.signatures.valid, self.signatures.checked, self.signatures.method
         );
-        let a = &self.anchor;
-        match (a.status.as_str(), a.height, a.time) {
+    }
+}
+
+impl Counts {
+    /// The record counts, with a line per breakdown that has anything in it.
+    fn write_text(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "Records: {} and {}.",
+            plural(self.records, "record", "records"),
+            plural(self.key_records, "key record", "key records")
+        );
+        if !self.by_kind.is_empty() {
+            let _ = writeln!(s, "  by kind: {}.", map_line(&self.by_kind));
+        }
+        if !self.evidence_items_by_status.is_empty() {
+            let _ = writeln!(
+                s,
+                "  evidence items by status: {}.",
+                map_line(&self.evidence_items_by_status)
+            );
+        }
+        if self.committed_bundles > 0 {
+            let _ = writeln!(
+                s,
+                "  {} commit to their items by root only.",
+                plural(
+                    self.committed_bundles,
+                    "evidence bundle",
+                    "evidence bundles"
+                )
+            );
+        }
+        if !self.healing_by_outcome.is_empty() {
+            let _ = writeln!(
+                s,
+                "  healing by outcome: {}.",
+                map_line(&self.healing_by_outcome)
+            );
+        }
+        if self.outside_period > 0 {
+            let _ = writeln!(
+                s,
+                "  {} carry an appliance time outside the period.",
+                plural(self.outside_period, "record", "records")
+            );
+        }
+    }
+}
+
+impl AnchorSummary {
+    /// One sentence on the anchor, by status.
+    fn write_text(&self, s: &mut String) {
+        match (self.status.as_str(), self.height, self.time) {
             ("verified", Some(h), Some(t)) => {
                 let _ = writeln!(
                     s,
@@ -341,7 +372,7 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "Anchor: pending at {} (not yet in Bitcoin).",
-                    a.pending.join(", ")
+                    self.pending.join(", ")
                 );
             }
             ("none", _, _) => {
@@ -351,32 +382,148 @@ impl Report {
                 let _ = writeln!(s, "Anchor: the timestamp does not check (see findings).");
             }
         }
-        if self.findings.is_empty() {
-            let _ = writeln!(s, "Findings: none.");
+    }
+}
+
+/// Every finding with its code and where it is, or that there is none.
+fn write_findings(findings: &[Finding], s: &mut String) {
+    if findings.is_empty() {
+        let _ = writeln!(s, "Findings: none.");
+        return;
+    }
+    let _ = writeln!(s, "Findings ({}):", findings.len());
+    for f in findings {
+        let mut place = Vec::new();
+        if let Some(c) = &f.chain {
+            place.push(c.clone());
+        }
+        if let Some(q) = f.sequence {
+            place.push(format!("sequence {q}"));
+        }
+        if let Some(i) = f.log_index {
+            place.push(format!("log index {i}"));
+        }
+        let place = if place.is_empty() {
+            String::new()
         } else {
-            let _ = writeln!(s, "Findings ({}):", self.findings.len());
-            for f in &self.findings {
-                let mut place = Vec::new();
-                if let Some(c) = &f.chain {
-                    place.push(c.clone());
-                }
-                if let Some(q) = f.sequence {
-                    place.push(format!("sequence {q}"));
-                }
-                if let Some(i) = f.log_index {
-                    place.push(format!("log index {i}"));
-                }
-                let place = if place.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", place.join(", "))
-                };
-                let _ = writeln!(s, "  [{}]{place} {}", f.code.as_str(), f.message);
-            }
+            format!(" ({})", place.join(", "))
+        };
+        let _ = writeln!(s, "  [{}]{place} {}", f.code.as_str(), f.message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An invalid report with every optional section filled in.
+    fn invalid_report() -> Report {
+        let mut counts = Counts {
+            records: 1,
+            key_records: 2,
+            committed_bundles: 1,
+            outside_period: 3,
+            ..Counts::default()
+        };
+        counts.by_kind.insert("evidence".into(), 1);
+        counts.evidence_items_by_status.insert("pass".into(), 4);
+        counts.healing_by_outcome.insert("success".into(), 2);
+        Report {
+            valid: false,
+            format_version: 1,
+            log: LogSummary {
+                origin: "example.com/log".into(),
+                checkpoint_size: 9,
+                checkpoint_root: "ROOT=".into(),
+                signature_valid: false,
+                verifier_key: "example.com/log+0+KEY".into(),
+            },
+            sites: vec!["clinic-1".into(), "clinic-2".into()],
+            period: Some(super::super::Period {
+                start_ms: 0,
+                end_ms: 86_400_000,
+            }),
+            appliances: vec![ApplianceSummary {
+                site_id: "clinic-1".into(),
+                appliance_id: "box-1".into(),
+                first_sequence: 1,
+                last_sequence: 1,
+                records: 1,
+                head_hash: "ab".into(),
+                first_log_index: Some(3),
+                last_log_index: Some(3),
+            }],
+            counts,
+            signatures: SignatureSummary {
+                method: "batch".into(),
+                checked: 1,
+                valid: 0,
+            },
+            anchor: AnchorSummary {
+                status: "pending".into(),
+                pending: vec!["https://calendar.example".into()],
+                ..AnchorSummary::default()
+            },
+            findings: vec![
+                Finding::new(FindingCode::ChainGap, "sequence 2 is missing")
+                    .at(5)
+                    .chain("clinic-1/box-1")
+                    .sequence(2),
+                Finding::new(FindingCode::Inclusion, "not proven"),
+            ],
+            notes: vec!["a note.".into()],
         }
-        for n in &self.notes {
-            let _ = writeln!(s, "Note: {n}");
-        }
-        s
+    }
+
+    #[test]
+    fn text_of_an_invalid_report_names_every_section_and_finding() {
+        let expected = concat!(
+            "Evidence package (format version 1): INVALID: the package failed some checks (findings below).\n",
+            "Log example.com/log at tree size 9 with root ROOT=; the checkpoint signature does NOT verify with key example.com/log+0+KEY.\n",
+            "Sites: clinic-1, clinic-2.\n",
+            "Period: 1970-01-01T00:00:00Z to 1970-01-02T00:00:00Z (appliance time; informational).\n",
+            "Records: 1 record and 2 key records.\n",
+            "  by kind: 1 evidence.\n",
+            "  evidence items by status: 4 pass.\n",
+            "  1 evidence bundle commit to their items by root only.\n",
+            "  healing by outcome: 2 success.\n",
+            "  3 records carry an appliance time outside the period.\n",
+            "Appliances (1):\n",
+            "  clinic-1/box-1: sequences 1 to 1, 1 record, head ab.\n",
+            "Signatures: 0 of 1 valid (batch verification).\n",
+            "Anchor: pending at https://calendar.example (not yet in Bitcoin).\n",
+            "Findings (2):\n",
+            "  [chain_gap] (clinic-1/box-1, sequence 2, log index 5) sequence 2 is missing\n",
+            "  [inclusion] not proven\n",
+            "Note: a note.\n",
+        );
+        assert_eq!(invalid_report().render_text(), expected);
+    }
+
+    #[test]
+    fn text_of_a_valid_report_without_anchor() {
+        let mut report = invalid_report();
+        report.valid = true;
+        report.log.signature_valid = true;
+        report.sites.clear();
+        report.period = None;
+        report.counts = Counts::default();
+        report.appliances.clear();
+        report.anchor = AnchorSummary {
+            status: "none".into(),
+            ..AnchorSummary::default()
+        };
+        report.findings.clear();
+        report.notes.clear();
+        let expected = concat!(
+            "Evidence package (format version 1): VALID: every check passed.\n",
+            "Log example.com/log at tree size 9 with root ROOT=; the checkpoint signature is valid with key example.com/log+0+KEY.\n",
+            "Records: 0 records and 0 key records.\n",
+            "Appliances (0):\n",
+            "Signatures: 0 of 1 valid (batch verification).\n",
+            "Anchor: the package has no timestamp.\n",
+            "Findings: none.\n",
+        );
+        assert_eq!(report.render_text(), expected);
     }
 }
