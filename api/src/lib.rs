@@ -30,7 +30,6 @@ pub mod auth;
 pub mod backup;
 pub mod config;
 pub mod dashboard;
-pub mod demo;
 pub mod error;
 pub mod export;
 pub mod fleet;

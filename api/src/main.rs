@@ -39,14 +39,6 @@ enum Command {
     /// Ask the running server for an online backup into a new directory (needs the admin
     /// credential). Appends continue meanwhile; see docs/OPERATIONS.md.
     Backup(BackupArgs),
-    /// Run the whole product once on this machine (local calendar, ledgerd, three
-    /// ledger-agents, anchoring, export, ledger-verify) and print where everything is.
-    /// Ends by itself; exit code 0 only if every step succeeded.
-    Demo {
-        /// Keep the demo's files here instead of a new temporary directory.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
 }
 
 #[derive(Args)]
@@ -171,7 +163,6 @@ fn main() -> ExitCode {
             .map(|s| println!("{}", s.log.verifier_key())),
         Command::Serve => serve(config),
         Command::Export(args) => export(config, args),
-        Command::Demo { dir } => api::demo::demo(dir),
         Command::Backup(args) => backup(&config, args),
     };
     match result {

@@ -16,8 +16,7 @@
 //! exclude HTTP framing (well under a millisecond on loopback).
 //!
 //! ```text
-//! cargo build --release --workspace
-//! target/release/ledger-query-load --dir /tmp/query-load --records 1000000
+//! cargo run --release -p ledgerd-tools --bin ledger-query-load -- --dir /tmp/query-load --records 1000000
 //! ```
 
 use std::path::PathBuf;
@@ -267,13 +266,10 @@ fn seed_server(url: &str, admin_file: &std::path::Path) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let client = reqwest::Client::new();
-        let post = |path: &str, bearer: Option<&str>, body: serde_json::Value| {
-            let mut req = client.post(format!("{url}{path}")).json(&body);
-            if let Some(b) = bearer {
-                req = req.bearer_auth(b);
-            }
-            req.send()
+        let server = SeededServer {
+            client: reqwest::Client::new(),
+            url,
+            admin: &admin,
         };
         let mut rng = StdRng::seed_from_u64(11);
         let now = std::time::SystemTime::now()
@@ -281,61 +277,7 @@ fn seed_server(url: &str, admin_file: &std::path::Path) -> anyhow::Result<()> {
             .as_millis() as u64;
         for s in 0..2 {
             for a in 0..2 {
-                let (site, box_id) = (format!("site-{s}"), format!("box-{a}"));
-                let v: serde_json::Value = post(
-                    "/v1/admin/enrolment-tokens",
-                    Some(&admin),
-                    serde_json::json!({"site_id": site, "appliance_id": box_id}),
-                )
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-                let token = v["token"].as_str().context("token")?.to_string();
-                let key = SigningKey::generate(&mut rand::rngs::OsRng);
-                let v: serde_json::Value = post(
-                    "/v1/enrol",
-                    None,
-                    serde_json::json!({"token": token, "public_key": hex::encode(key.verifying_key().as_bytes())}),
-                )
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-                let credential = v["credential"].as_str().context("credential")?.to_string();
-                let mut app = Appliance {
-                    chain: ChainId::new(id(&site), id(&box_id)),
-                    key,
-                    seq: 0,
-                    prev: Hash([0; 32]),
-                };
-                let mut records = Vec::new();
-                for n in 0..30 {
-                    let t = now - (30 - n) * 3_600_000;
-                    let b = body(&mut rng, n, s, t);
-                    records.push(sign(&mut app, t, b)?);
-                }
-                let r = client
-                    .post(format!("{url}/v1/records/batch"))
-                    .bearer_auth(&credential)
-                    .header("content-type", "application/cbor")
-                    .body(ledger_record::encode_batch_body(&records))
-                    .send()
-                    .await?
-                    .error_for_status()?;
-                let v: serde_json::Value = r.json().await?;
-                let ok = v["results"]
-                    .as_array()
-                    .map(|l| l.iter().filter(|x| x.get("ok").is_some()).count())
-                    .unwrap_or(0);
-                anyhow::ensure!(ok == records.len(), "seeding {site}/{box_id}: {v}");
-                post(
-                    "/v1/checkin",
-                    Some(&credential),
-                    serde_json::json!({"agent_version": "0.1.0", "outbox_depth": 0, "health": "ok", "alarms": []}),
-                )
-                .await?
-                .error_for_status()?;
+                server.seed_appliance(&mut rng, now, s, a).await?;
             }
         }
         println!("seeded {url}: 2 sites, 4 appliances, 120 records, 4 check-ins");
@@ -343,26 +285,110 @@ fn seed_server(url: &str, admin_file: &std::path::Path) -> anyhow::Result<()> {
     })
 }
 
+/// The running server `--seed-server` fills, and its admin credential.
+struct SeededServer<'a> {
+    client: reqwest::Client,
+    url: &'a str,
+    admin: &'a str,
+}
+
+impl SeededServer<'_> {
+    fn post(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        body: serde_json::Value,
+    ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+        let mut req = self.client.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        req.send()
+    }
+
+    /// Enrols appliance `box-<a>` of site `site-<s>` with a new key, delivers 30 records
+    /// one hour apart ending now, and checks in once.
+    async fn seed_appliance(
+        &self,
+        rng: &mut StdRng,
+        now: u64,
+        s: usize,
+        a: usize,
+    ) -> anyhow::Result<()> {
+        let (site, box_id) = (format!("site-{s}"), format!("box-{a}"));
+        let (key, credential) = self.enrol(&site, &box_id).await?;
+        let mut app = Appliance {
+            chain: ChainId::new(id(&site), id(&box_id)),
+            key,
+            seq: 0,
+            prev: Hash([0; 32]),
+        };
+        let mut records = Vec::new();
+        for n in 0..30 {
+            let t = now - (30 - n) * 3_600_000;
+            let b = body(rng, n, s, t);
+            records.push(sign(&mut app, t, b)?);
+        }
+        let r = self
+            .client
+            .post(format!("{}/v1/records/batch", self.url))
+            .bearer_auth(&credential)
+            .header("content-type", "application/cbor")
+            .body(ledger_record::encode_batch_body(&records))
+            .send()
+            .await?
+            .error_for_status()?;
+        let v: serde_json::Value = r.json().await?;
+        let ok = v["results"]
+            .as_array()
+            .map(|l| l.iter().filter(|x| x.get("ok").is_some()).count())
+            .unwrap_or(0);
+        anyhow::ensure!(ok == records.len(), "seeding {site}/{box_id}: {v}");
+        self.post(
+            "/v1/checkin",
+            Some(&credential),
+            serde_json::json!({"agent_version": "0.1.0", "outbox_depth": 0, "health": "ok", "alarms": []}),
+        )
+        .await?
+        .error_for_status()?;
+        Ok(())
+    }
+
+    /// Enrols one appliance with a new key; returns the key and the credential.
+    async fn enrol(&self, site: &str, box_id: &str) -> anyhow::Result<(SigningKey, String)> {
+        let v: serde_json::Value = self
+            .post(
+                "/v1/admin/enrolment-tokens",
+                Some(self.admin),
+                serde_json::json!({"site_id": site, "appliance_id": box_id}),
+            )
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = v["token"].as_str().context("token")?.to_string();
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let v: serde_json::Value = self
+            .post(
+                "/v1/enrol",
+                None,
+                serde_json::json!({"token": token, "public_key": hex::encode(key.verifying_key().as_bytes())}),
+            )
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let credential = v["credential"].as_str().context("credential")?.to_string();
+        Ok((key, credential))
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(url) = &args.seed_server {
         return seed_server(url, &args.admin_token_file);
     }
-    std::fs::create_dir_all(&args.dir)?;
-    let log = Log::open(LogConfig::new(&args.dir, "query-load.example/log"))
-        .with_context(|| format!("opening the log in {}", args.dir.display()))?;
-    let want = args.records + (args.sites * args.appliances_per_site) as u64;
-    if log.latest().size < want {
-        anyhow::ensure!(
-            log.latest().size == 0,
-            "{} holds a log of another size; use an empty directory",
-            args.dir.display()
-        );
-        println!("seeding {} records into {}", want, args.dir.display());
-        let t = Instant::now();
-        seed(&args, &log)?;
-        println!("seeded in {:.1} s", t.elapsed().as_secs_f64());
-    }
+    let log = open_seeded(&args)?;
     let size = log.latest().size;
 
     // Tailing: a fresh index projects the whole log.
@@ -390,111 +416,178 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let n = args.iterations;
-    let site = |k: usize| format!("site-{}", k % args.sites);
-    let one = |k: usize| Scope::Sites([site(k)].into());
-    let today = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as u64
-        / DAY_MS) as i64;
-    let page = |limit| RecordFilter {
-        limit,
-        ..RecordFilter::default()
+    let queries = Queries {
+        args: &args,
+        index: &index,
+        checkins: &checkins,
+        today: (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as u64
+            / DAY_MS) as i64,
     };
     println!(
         "queries ({} sites x {} appliances):",
         args.sites, args.appliances_per_site
     );
-    measure("appliance list of a site", n, |k| {
-        let s = site(k);
-        let chains = index.site_chains(&s)?;
-        let keys = index.site_keys(&s)?;
-        let c = checkins.site(&s)?;
-        Ok(chains.len().max(keys.len()).max(c.len()))
-    })?;
-    measure("incident search, one site, page of 50", n, |k| {
-        let f = IncidentFilter {
-            limit: 50,
-            ..IncidentFilter::default()
-        };
-        Ok(index.search_incidents(&one(k), &f)?.items.len())
-    })?;
-    measure("incident search, one site, L2 failures", n, |k| {
-        let f = IncidentFilter {
-            limit: 50,
-            tier: Some(2),
-            outcome: Some(1),
-            ..IncidentFilter::default()
-        };
-        Ok(index.search_incidents(&one(k), &f)?.items.len())
-    })?;
-    measure("incident search, all sites (admin)", n, |_| {
-        let f = IncidentFilter {
-            limit: 50,
-            ..IncidentFilter::default()
-        };
-        Ok(index.search_incidents(&Scope::All, &f)?.items.len())
-    })?;
-    measure("pattern statistics, one site, all time", n, |k| {
-        Ok(index.pattern_stats(&one(k), None, None, None, None)?.len())
-    })?;
-    measure("pattern statistics, one site, 30 days", n, |k| {
-        Ok(index
-            .pattern_stats(&one(k), None, None, Some(today - 29), Some(today))?
-            .len())
-    })?;
-    measure("pattern statistics, all sites, all time", n, |_| {
-        Ok(index
-            .pattern_stats(&Scope::All, None, None, None, None)?
-            .len())
-    })?;
-    measure("record search, one site, page of 50", n, |k| {
-        Ok(index.search_records(&one(k), &page(50))?.items.len())
-    })?;
-    measure("record search, one site, status=fail", n, |k| {
-        let f = RecordFilter {
-            status: Some(2),
-            ..page(50)
-        };
-        Ok(index.search_records(&one(k), &f)?.items.len())
-    })?;
-    measure("record search, one site, check+kind+time", n, |k| {
-        let f = RecordFilter {
-            check_type: Some(CHECKS[k % CHECKS.len()].to_string()),
-            kind: Some(1),
-            from_ms: Some((today as u64 - 7) * DAY_MS),
-            ..page(50)
-        };
-        Ok(index.search_records(&one(k), &f)?.items.len())
-    })?;
-    measure("record search, one appliance, page of 50", n, |k| {
-        let f = RecordFilter {
-            appliance: Some(format!("box-{}", k % args.appliances_per_site)),
-            ..page(50)
-        };
-        Ok(index.search_records(&one(k), &f)?.items.len())
-    })?;
-    measure("record search, all sites, 10th page", n, |_| {
-        let mut f = page(50);
-        let mut rows = 0;
-        for _ in 0..10 {
-            let p = index.search_records(&Scope::All, &f)?;
-            rows = p.items.len();
-            f.before = p.next_cursor.and_then(|c| c.parse().ok());
-        }
-        Ok(rows)
-    })?;
-    measure("daily counts by status, one site, 30 days", n, |k| {
-        Ok(index
-            .daily_status(&one(k), None, None, today - 29, today)?
-            .len())
-    })?;
-    measure("daily counts, one appliance, 90 days", n, |k| {
-        let a = format!("box-{}", k % args.appliances_per_site);
-        Ok(index
-            .daily_status(&one(k), Some(&a), None, today - 89, today)?
-            .len())
-    })?;
+    queries.fleet_and_incidents()?;
+    queries.patterns()?;
+    queries.record_search()?;
+    queries.daily_counts()?;
     println!("(in-process query functions of the HTTP handlers; machine shared with other builds)");
     Ok(())
+}
+
+/// Opens the log in `--dir`, seeding it first when it is empty.
+fn open_seeded(args: &Args) -> anyhow::Result<Log> {
+    std::fs::create_dir_all(&args.dir)?;
+    let log = Log::open(LogConfig::new(&args.dir, "query-load.example/log"))
+        .with_context(|| format!("opening the log in {}", args.dir.display()))?;
+    let want = args.records + (args.sites * args.appliances_per_site) as u64;
+    if log.latest().size < want {
+        anyhow::ensure!(
+            log.latest().size == 0,
+            "{} holds a log of another size; use an empty directory",
+            args.dir.display()
+        );
+        println!("seeding {} records into {}", want, args.dir.display());
+        let t = Instant::now();
+        seed(args, &log)?;
+        println!("seeded in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    Ok(log)
+}
+
+/// The timed dashboard queries, against a fully indexed log; run `k` of each query asks
+/// about site `k % sites`.
+struct Queries<'a> {
+    args: &'a Args,
+    index: &'a QueryIndex,
+    checkins: &'a CheckinStore,
+    /// Today as days since the Unix epoch.
+    today: i64,
+}
+
+impl Queries<'_> {
+    fn site(&self, k: usize) -> String {
+        format!("site-{}", k % self.args.sites)
+    }
+
+    fn one(&self, k: usize) -> Scope {
+        Scope::Sites([self.site(k)].into())
+    }
+
+    fn page(limit: usize) -> RecordFilter {
+        RecordFilter {
+            limit,
+            ..RecordFilter::default()
+        }
+    }
+
+    fn fleet_and_incidents(&self) -> anyhow::Result<()> {
+        let (n, index) = (self.args.iterations, self.index);
+        measure("appliance list of a site", n, |k| {
+            let s = self.site(k);
+            let chains = index.site_chains(&s)?;
+            let keys = index.site_keys(&s)?;
+            let c = self.checkins.site(&s)?;
+            Ok(chains.len().max(keys.len()).max(c.len()))
+        })?;
+        measure("incident search, one site, page of 50", n, |k| {
+            let f = IncidentFilter {
+                limit: 50,
+                ..IncidentFilter::default()
+            };
+            Ok(index.search_incidents(&self.one(k), &f)?.items.len())
+        })?;
+        measure("incident search, one site, L2 failures", n, |k| {
+            let f = IncidentFilter {
+                limit: 50,
+                tier: Some(2),
+                outcome: Some(1),
+                ..IncidentFilter::default()
+            };
+            Ok(index.search_incidents(&self.one(k), &f)?.items.len())
+        })?;
+        measure("incident search, all sites (admin)", n, |_| {
+            let f = IncidentFilter {
+                limit: 50,
+                ..IncidentFilter::default()
+            };
+            Ok(index.search_incidents(&Scope::All, &f)?.items.len())
+        })
+    }
+
+    fn patterns(&self) -> anyhow::Result<()> {
+        let (n, index, today) = (self.args.iterations, self.index, self.today);
+        measure("pattern statistics, one site, all time", n, |k| {
+            Ok(index
+                .pattern_stats(&self.one(k), None, None, None, None)?
+                .len())
+        })?;
+        measure("pattern statistics, one site, 30 days", n, |k| {
+            Ok(index
+                .pattern_stats(&self.one(k), None, None, Some(today - 29), Some(today))?
+                .len())
+        })?;
+        measure("pattern statistics, all sites, all time", n, |_| {
+            Ok(index
+                .pattern_stats(&Scope::All, None, None, None, None)?
+                .len())
+        })
+    }
+
+    fn record_search(&self) -> anyhow::Result<()> {
+        let (n, index, page) = (self.args.iterations, self.index, Self::page);
+        measure("record search, one site, page of 50", n, |k| {
+            Ok(index.search_records(&self.one(k), &page(50))?.items.len())
+        })?;
+        measure("record search, one site, status=fail", n, |k| {
+            let f = RecordFilter {
+                status: Some(2),
+                ..page(50)
+            };
+            Ok(index.search_records(&self.one(k), &f)?.items.len())
+        })?;
+        measure("record search, one site, check+kind+time", n, |k| {
+            let f = RecordFilter {
+                check_type: Some(CHECKS[k % CHECKS.len()].to_string()),
+                kind: Some(1),
+                from_ms: Some((self.today as u64 - 7) * DAY_MS),
+                ..page(50)
+            };
+            Ok(index.search_records(&self.one(k), &f)?.items.len())
+        })?;
+        measure("record search, one appliance, page of 50", n, |k| {
+            let f = RecordFilter {
+                appliance: Some(format!("box-{}", k % self.args.appliances_per_site)),
+                ..page(50)
+            };
+            Ok(index.search_records(&self.one(k), &f)?.items.len())
+        })?;
+        measure("record search, all sites, 10th page", n, |_| {
+            let mut f = page(50);
+            let mut rows = 0;
+            for _ in 0..10 {
+                let p = index.search_records(&Scope::All, &f)?;
+                rows = p.items.len();
+                f.before = p.next_cursor.and_then(|c| c.parse().ok());
+            }
+            Ok(rows)
+        })
+    }
+
+    fn daily_counts(&self) -> anyhow::Result<()> {
+        let (n, index, today) = (self.args.iterations, self.index, self.today);
+        measure("daily counts by status, one site, 30 days", n, |k| {
+            Ok(index
+                .daily_status(&self.one(k), None, None, today - 29, today)?
+                .len())
+        })?;
+        measure("daily counts, one appliance, 90 days", n, |k| {
+            let a = format!("box-{}", k % self.args.appliances_per_site);
+            Ok(index
+                .daily_status(&self.one(k), Some(&a), None, today - 89, today)?
+                .len())
+        })
+    }
 }

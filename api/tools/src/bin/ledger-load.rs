@@ -10,9 +10,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One planned request of one appliance: its credential and the record bytes it sends.
-type PlannedRequest = (String, Vec<Vec<Vec<u8>>>);
-
 use anyhow::{bail, Context};
 use api::grpc::pb;
 use clap::{Parser, ValueEnum};
@@ -24,6 +21,9 @@ use ledger_record::{
     Body, ChainId, EvidenceBody, EvidenceItem, Id, KeyId, Record, Status, UnsignedRecord,
 };
 use serde_json::{json, Value};
+
+/// The requests of one appliance: its credential and, per message, the records it sends.
+type PlannedRequest = (String, Vec<Vec<Vec<u8>>>);
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
 enum Mode {
@@ -160,97 +160,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-async fn run_grpc(
-    args: &Args,
-    plan: Vec<(String, Vec<Vec<Vec<u8>>>)>,
+/// What one stream or request loop measured: a latency per accepted record, and for
+/// each message its first record's bytes with the receipt the server returned.
+type StreamOutcome = (Vec<Duration>, Vec<(Vec<u8>, String)>);
+
+/// Joins the per-appliance tasks started at `start` into one result.
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<StreamOutcome>>>,
+    start: Instant,
+    capacity: usize,
 ) -> anyhow::Result<RunResult> {
-    let total: usize = plan
-        .iter()
-        .map(|(_, m)| m.iter().map(Vec::len).sum::<usize>())
-        .sum();
-    let streams = plan.len().max(1);
-    // Each stream paces its messages so that all streams together send `rate` records/s.
-    let interval = (args.rate > 0)
-        .then(|| Duration::from_secs_f64(args.batch as f64 * streams as f64 / args.rate as f64));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for (credential, messages) in plan {
-        let url = args.grpc.clone();
-        let window = Arc::new(tokio::sync::Semaphore::new(args.window.max(1)));
-        tasks.push(tokio::spawn(async move {
-            let mut client = pb::ledger_client::LedgerClient::connect(url)
-                .await?
-                .max_decoding_message_size(64 << 20);
-            let (tx, rx) = tokio::sync::mpsc::channel::<pb::AppendRequest>(256);
-            let sent_at = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
-            let sent_at_w = sent_at.clone();
-            let count: Vec<usize> = messages.iter().map(Vec::len).collect();
-            let firsts: Vec<Vec<u8>> = messages.iter().filter_map(|m| m.first().cloned()).collect();
-            let window_w = window.clone();
-            let sender = tokio::spawn(async move {
-                let mut ticker = interval.map(|i| {
-                    let mut t = tokio::time::interval(i);
-                    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                    t
-                });
-                for m in messages {
-                    if let Some(t) = ticker.as_mut() {
-                        t.tick().await;
-                    }
-                    match window_w.acquire().await {
-                        Ok(permit) => permit.forget(),
-                        Err(_) => break,
-                    }
-                    sent_at_w
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push_back(Instant::now());
-                    if tx.send(pb::AppendRequest { records: m }).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-            req.metadata_mut()
-                .insert("authorization", format!("Bearer {credential}").parse()?);
-            let mut answers = client.append_pipeline(req).await?.into_inner();
-            let mut latencies = Vec::new();
-            let mut checked = Vec::new();
-            let mut n = 0usize;
-            while let Some(resp) = answers.message().await? {
-                let sent = sent_at
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop_front()
-                    .unwrap_or_else(Instant::now);
-                let latency = sent.elapsed();
-                window.add_permits(1);
-                if resp.results.len() != count.get(n).copied().unwrap_or(0) {
-                    bail!("answer {n} has {} results", resp.results.len());
-                }
-                for (k, res) in resp.results.iter().enumerate() {
-                    match &res.result {
-                        Some(pb::append_result::Result::Appended(a)) => {
-                            latencies.push(latency);
-                            if k == 0 {
-                                if let Some(first) = firsts.get(n) {
-                                    checked.push((first.clone(), a.receipt.clone()));
-                                }
-                            }
-                        }
-                        Some(pb::append_result::Result::Error(e)) => {
-                            bail!("record refused: {} {}", e.code, e.message)
-                        }
-                        None => bail!("empty result"),
-                    }
-                }
-                n += 1;
-            }
-            sender.await?;
-            Ok::<_, anyhow::Error>((latencies, checked))
-        }));
-    }
-    let mut latencies = Vec::with_capacity(total);
+    let mut latencies = Vec::with_capacity(capacity);
     let mut checked = Vec::new();
     for t in tasks {
         let (l, c) = t.await??;
@@ -265,14 +185,147 @@ async fn run_grpc(
     })
 }
 
-async fn run_http(
-    args: &Args,
-    plan: Vec<(String, Vec<Vec<Vec<u8>>>)>,
-) -> anyhow::Result<RunResult> {
+/// The pause between messages of one of `streams` streams so that all streams together
+/// send `--rate` records/s (none when the rate is unlimited).
+fn pacing(args: &Args, streams: usize) -> Option<Duration> {
+    (args.rate > 0)
+        .then(|| Duration::from_secs_f64(args.batch as f64 * streams as f64 / args.rate as f64))
+}
+
+async fn run_grpc(args: &Args, plan: Vec<PlannedRequest>) -> anyhow::Result<RunResult> {
+    let total: usize = plan
+        .iter()
+        .map(|(_, m)| m.iter().map(Vec::len).sum::<usize>())
+        .sum();
+    // Each stream paces its messages so that all streams together send `rate` records/s.
+    let interval = pacing(args, plan.len().max(1));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (credential, messages) in plan {
+        let url = args.grpc.clone();
+        let window = args.window.max(1);
+        tasks.push(tokio::spawn(grpc_stream(
+            url, credential, messages, interval, window,
+        )));
+    }
+    collect(tasks, start, total).await
+}
+
+/// The send times of messages not answered yet, oldest first (answers come in order).
+type SentAt = Arc<std::sync::Mutex<std::collections::VecDeque<Instant>>>;
+
+/// One appliance's gRPC append stream: sends its messages with at most `window`
+/// unanswered, and checks every answer.
+async fn grpc_stream(
+    url: String,
+    credential: String,
+    messages: Vec<Vec<Vec<u8>>>,
+    interval: Option<Duration>,
+    window: usize,
+) -> anyhow::Result<StreamOutcome> {
+    let mut client = pb::ledger_client::LedgerClient::connect(url)
+        .await?
+        .max_decoding_message_size(64 << 20);
+    let window = Arc::new(tokio::sync::Semaphore::new(window));
+    let sent_at = SentAt::default();
+    let count: Vec<usize> = messages.iter().map(Vec::len).collect();
+    let firsts: Vec<Vec<u8>> = messages.iter().filter_map(|m| m.first().cloned()).collect();
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::AppendRequest>(256);
+    let sender = tokio::spawn(send_paced(
+        messages,
+        interval,
+        window.clone(),
+        sent_at.clone(),
+        tx,
+    ));
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {credential}").parse()?);
+    let answers = client.append_pipeline(req).await?.into_inner();
+    let outcome = check_answers(answers, &sent_at, &window, &count, &firsts).await?;
+    sender.await?;
+    Ok(outcome)
+}
+
+/// Feeds one stream: waits for the pace and for room in the window, notes the send
+/// time, sends.
+async fn send_paced(
+    messages: Vec<Vec<Vec<u8>>>,
+    interval: Option<Duration>,
+    window: Arc<tokio::sync::Semaphore>,
+    sent_at: SentAt,
+    tx: tokio::sync::mpsc::Sender<pb::AppendRequest>,
+) {
+    let mut ticker = interval.map(|i| {
+        let mut t = tokio::time::interval(i);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        t
+    });
+    for m in messages {
+        if let Some(t) = ticker.as_mut() {
+            t.tick().await;
+        }
+        match window.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => break,
+        }
+        sent_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Instant::now());
+        if tx.send(pb::AppendRequest { records: m }).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Reads one stream's answers: every record must be appended; the latency of a message
+/// runs from its send time to its answer, and its first receipt is kept for checking.
+async fn check_answers(
+    mut answers: tonic::Streaming<pb::AppendResponse>,
+    sent_at: &SentAt,
+    window: &tokio::sync::Semaphore,
+    count: &[usize],
+    firsts: &[Vec<u8>],
+) -> anyhow::Result<StreamOutcome> {
+    let mut latencies = Vec::new();
+    let mut checked = Vec::new();
+    let mut n = 0usize;
+    while let Some(resp) = answers.message().await? {
+        let sent = sent_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+            .unwrap_or_else(Instant::now);
+        let latency = sent.elapsed();
+        window.add_permits(1);
+        if resp.results.len() != count.get(n).copied().unwrap_or(0) {
+            bail!("answer {n} has {} results", resp.results.len());
+        }
+        for (k, res) in resp.results.iter().enumerate() {
+            match &res.result {
+                Some(pb::append_result::Result::Appended(a)) => {
+                    latencies.push(latency);
+                    if k == 0 {
+                        if let Some(first) = firsts.get(n) {
+                            checked.push((first.clone(), a.receipt.clone()));
+                        }
+                    }
+                }
+                Some(pb::append_result::Result::Error(e)) => {
+                    bail!("record refused: {} {}", e.code, e.message)
+                }
+                None => bail!("empty result"),
+            }
+        }
+        n += 1;
+    }
+    Ok((latencies, checked))
+}
+
+async fn run_http(args: &Args, plan: Vec<PlannedRequest>) -> anyhow::Result<RunResult> {
     let client = reqwest::Client::new();
-    let streams = plan.len().max(1);
-    let interval = (args.rate > 0)
-        .then(|| Duration::from_secs_f64(args.batch as f64 * streams as f64 / args.rate as f64));
+    let interval = pacing(args, plan.len().max(1));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (credential, messages) in plan {
@@ -328,19 +381,7 @@ async fn run_http(
             Ok::<_, anyhow::Error>((latencies, checked))
         }));
     }
-    let mut latencies = Vec::new();
-    let mut checked = Vec::new();
-    for t in tasks {
-        let (l, c) = t.await??;
-        latencies.extend(l);
-        checked.extend(c);
-    }
-    Ok(RunResult {
-        records: latencies.len(),
-        elapsed: start.elapsed(),
-        latencies,
-        checked,
-    })
+    collect(tasks, start, 0).await
 }
 
 fn report(
@@ -392,15 +433,51 @@ async fn main() -> anyhow::Result<()> {
         .text()
         .await?;
     let log = NoteVerifier::parse(log_key.trim()).context("log key")?;
+    let mut appliances = enrol_appliances(&args, &http, &admin).await?;
 
-    // Enrol the appliances. A per-run suffix keeps re-runs against one server apart.
+    let protocols: Vec<Mode> = match args.mode {
+        Mode::Both => vec![Mode::Grpc, Mode::Http],
+        m => vec![m],
+    };
+    let (plans, samples) = sign_plans(&args, &mut appliances, protocols.len())?;
+    let verify = verify_rate(&samples, args.verify_samples)?;
+    println!(
+        "single-core Ed25519 strict verification: {verify:.0} signatures/s ({} samples)",
+        args.verify_samples
+    );
+    for (protocol, plan) in protocols.into_iter().zip(plans) {
+        let mut result = match protocol {
+            Mode::Grpc => run_grpc(&args, plan).await?,
+            _ => run_http(&args, plan).await?,
+        };
+        let name = match protocol {
+            Mode::Grpc => "grpc-stream",
+            _ => "http-batch",
+        };
+        report(name, &mut result, verify, &log)?;
+    }
+    // The verification rate again after the load, to show the machine did not change.
+    let verify_after = verify_rate(&samples, args.verify_samples)?;
+    println!(
+        "single-core Ed25519 strict verification after the run: {verify_after:.0} signatures/s"
+    );
+    Ok(())
+}
+
+/// Enrols `--appliances` appliances, each with a new key. A per-run suffix of the
+/// appliance ids keeps re-runs against one server apart.
+async fn enrol_appliances(
+    args: &Args,
+    http: &reqwest::Client,
+    admin: &str,
+) -> anyhow::Result<Vec<Appliance>> {
     let run_id = format!("{:x}", now_ms());
     let mut appliances = Vec::new();
     for i in 0..args.appliances {
         let appliance_id = format!("load-{run_id}-{i}");
         let token: Value = http
             .post(format!("{}/v1/admin/enrolment-tokens", args.http))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .json(&json!({ "site_id": args.site, "appliance_id": appliance_id }))
             .send()
             .await?
@@ -430,15 +507,23 @@ async fn main() -> anyhow::Result<()> {
             prev: Hash([0; 32]),
         });
     }
+    Ok(appliances)
+}
 
-    // Sign everything up front.
-    let protocols: Vec<Mode> = match args.mode {
-        Mode::Both => vec![Mode::Grpc, Mode::Http],
-        m => vec![m],
-    };
+/// Records signed for the verification-rate measurement, with the key that verifies each.
+type Samples = Vec<(Record, ed25519_dalek::VerifyingKey)>;
+
+/// Signs everything up front, so the generator's signing does not compete with the
+/// server during the timed phase: one plan per protocol run, each continuing every
+/// appliance's chain, plus up to 4096 sample records for the verification rate.
+fn sign_plans(
+    args: &Args,
+    appliances: &mut [Appliance],
+    runs: usize,
+) -> anyhow::Result<(Vec<Vec<PlannedRequest>>, Samples)> {
     let mut plans: Vec<Vec<PlannedRequest>> = Vec::new();
     let mut samples = Vec::new();
-    for _ in &protocols {
+    for _ in 0..runs {
         let mut plan = Vec::new();
         for a in appliances.iter_mut() {
             let mut messages = Vec::new();
@@ -460,26 +545,5 @@ async fn main() -> anyhow::Result<()> {
         }
         plans.push(plan);
     }
-    let verify = verify_rate(&samples, args.verify_samples)?;
-    println!(
-        "single-core Ed25519 strict verification: {verify:.0} signatures/s ({} samples)",
-        args.verify_samples
-    );
-    for (protocol, plan) in protocols.into_iter().zip(plans) {
-        let mut result = match protocol {
-            Mode::Grpc => run_grpc(&args, plan).await?,
-            _ => run_http(&args, plan).await?,
-        };
-        let name = match protocol {
-            Mode::Grpc => "grpc-stream",
-            _ => "http-batch",
-        };
-        report(name, &mut result, verify, &log)?;
-    }
-    // The verification rate again after the load, to show the machine did not change.
-    let verify_after = verify_rate(&samples, args.verify_samples)?;
-    println!(
-        "single-core Ed25519 strict verification after the run: {verify_after:.0} signatures/s"
-    );
-    Ok(())
+    Ok((plans, samples))
 }

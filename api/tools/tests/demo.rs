@@ -1,19 +1,25 @@
-//! `ledgerd demo` end to end (issue 8): it must succeed on this machine, print the
-//! summary, leave a package that verifies, and stop everything it started.
+//! `ledger-demo` end to end: it must succeed on this machine, print the summary, leave
+//! a package that verifies, and stop everything it started.
 //!
-//! It runs `ledger-agent` and `ledger-verify` from the same target directory, which
-//! `cargo test --workspace` builds; a narrower run explains what to build.
+//! It runs `ledger-agent`, `ledger-verify` and `ledgerd` from the same target directory,
+//! which `cargo test --workspace` builds; a narrower run explains what to build.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+/// A workspace binary in the directory of `ledger-demo`.
+fn sibling(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_ledger-demo")).with_file_name(name)
+}
 
 #[test]
 fn demo_runs_every_step_and_prints_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("demo");
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_ledgerd"))
-        .args(["demo", "--dir"])
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger-demo"))
+        .arg("--dir")
         .arg(&root)
         .env("LEDGERD_LOG", "warn")
         .env("LEDGER_AGENT_LOG", "warn")
@@ -43,10 +49,7 @@ fn demo_runs_every_step_and_prints_the_summary() {
     assert!(package.join("package.json").is_file());
     assert!(package.join("checkpoint.ots").is_file());
     let vkey = std::fs::read_to_string(root.join("log.vkey")).unwrap();
-    let verify = std::path::Path::new(env!("CARGO_BIN_EXE_ledgerd"))
-        .parent()
-        .unwrap()
-        .join("ledger-verify");
+    let verify = sibling("ledger-verify");
     let again = Command::new(&verify)
         .arg("package")
         .arg(&package)
@@ -60,7 +63,7 @@ fn demo_runs_every_step_and_prints_the_summary() {
         String::from_utf8_lossy(&again.stdout)
     );
     // Nothing keeps running: the data directory opens again (RocksDB lock released).
-    let key = Command::new(env!("CARGO_BIN_EXE_ledgerd"))
+    let key = Command::new(sibling("ledgerd"))
         .args([
             "key",
             "--origin",
