@@ -1,7 +1,7 @@
 //! The intake path shared by HTTP and gRPC: the rules for signed records applied to
 //! every submitted record before it reaches the sequencer.
 //!
-//! For each record, in this order (the rules themselves are in [`rules`]):
+//! For each record, in this order (the rules themselves are in `rules`):
 //! 1. it decodes as a canonical record (`Record::decode`: size, truncation, trailing
 //!    bytes, deterministic CBOR, known version and kind, docs/RECORDS.md §1);
 //! 2. the caller's credential is the appliance's own (a credential for site A never
@@ -14,7 +14,7 @@
 //! 5. its appliance time is not further in the future than the configured skew;
 //! 6. it is signed by the appliance's key valid now (RECORDS.md §7): unknown, rotated
 //!    and revoked keys are refused, and the signature is checked strictly (batch
-//!    verification first when a request carries several records, see [`signatures`]).
+//!    verification first when a request carries several records, see `signatures`).
 //!
 //! Concurrency. Every appliance chain has an async mutex held around steps 3–6 and the
 //! hand-over to the sequencer, so two concurrent requests of one appliance cannot both
@@ -29,7 +29,7 @@
 //! looked up after the locks are released, on the blocking pool, with the receipts.
 //!
 //! State. The chain heads and the key history are rebuilt from the log at start-up
-//! ([`Intake::open`] scans every entry, see [`state`]), so nothing here needs its own
+//! ([`Intake::open`] scans every entry, see `state`), so nothing here needs its own
 //! storage. If the sequencer fails after accepting a hand-over, the heads in memory are
 //! ahead of the log, but a failed sequencer takes no further appends and the next start
 //! rebuilds them from what is durable.
