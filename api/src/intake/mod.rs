@@ -118,7 +118,7 @@ type SequencerReply = oneshot::Receiver<Result<Vec<ledger::Appended>, LedgerErro
 
 impl Intake {
     /// Opens the intake of `log`, rebuilding its state from every entry (see
-    /// [`state`]). Blocking: reads the whole log.
+    /// `state`). Blocking: reads the whole log.
     pub fn open(
         log: Arc<Log>,
         operator: OperatorKey,
