@@ -7,6 +7,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ledger::LedgerError;
 
+use crate::intake::{ErrorKind, IntakeError};
+
 /// An error answered to a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -154,6 +156,37 @@ impl From<ledger_record::BatchBodyError> for AppError {
     }
 }
 
+impl From<IntakeError> for AppError {
+    /// The status, code and message of an intake refusal. Internal details were logged
+    /// when the error was made; the message here is the generic one.
+    fn from(e: IntakeError) -> AppError {
+        let status = match e.kind() {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::Busy { .. } | ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let retry_after = match e.kind() {
+            ErrorKind::Busy { retry_after_secs } => Some(retry_after_secs),
+            _ => None,
+        };
+        AppError {
+            retry_after,
+            ..AppError::new(status, e.code(), e.to_string())
+        }
+    }
+}
+
+impl From<IntakeError> for tonic::Status {
+    fn from(e: IntakeError) -> tonic::Status {
+        AppError::from(e).to_status()
+    }
+}
+
 impl From<AppError> for tonic::Status {
     fn from(e: AppError) -> tonic::Status {
         e.to_status()
@@ -185,6 +218,57 @@ mod tests {
         let s = e.to_status();
         assert_eq!(s.code(), tonic::Code::Unavailable);
         assert_eq!(s.metadata().get("x-error-code").unwrap(), "busy");
+    }
+
+    #[test]
+    fn intake_errors_keep_their_status_code_and_message() {
+        let gap = IntakeError::SequenceGap {
+            chain: ledger_record::ChainId::new(
+                ledger_record::Id::new("site-a").unwrap(),
+                ledger_record::Id::new("box-1").unwrap(),
+            ),
+            expected: 4,
+            got: 6,
+        };
+        let e = AppError::from(gap);
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.code, "sequence_gap");
+        assert_eq!(
+            e.message,
+            "sequence gap for site-a/box-1: expected sequence 4, got 6"
+        );
+        assert_eq!(e.retry_after, None);
+        let e = AppError::from(IntakeError::FutureTime {
+            ahead_ms: 1,
+            max_skew_secs: 2,
+        });
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let e = AppError::from(IntakeError::Undecodable(
+            ledger_record::RecordError::TooLarge { len: 9, max: 8 },
+        ));
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.code, "too_large");
+    }
+
+    #[test]
+    fn intake_errors_map_like_ledger_errors() {
+        for ledger_error in [
+            || LedgerError::Busy { capacity: 4 },
+            || LedgerError::Stopped { reason: "x".into() },
+            || LedgerError::NotFound {
+                what: "tree size 9".into(),
+            },
+            || LedgerError::InvalidRequest("bad range".into()),
+            || LedgerError::EntryTooLarge { len: 70000 },
+            || LedgerError::EmptyEntry,
+            || LedgerError::Corrupt {
+                what: "leaf".into(),
+            },
+        ] {
+            let direct = AppError::from_ledger(ledger_error(), 3);
+            let via_intake = AppError::from(IntakeError::from_ledger(ledger_error(), 3));
+            assert_eq!(via_intake, direct);
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{bearer, Principal};
 use crate::error::AppError;
-use crate::intake::{Outcome, Pending};
+use crate::intake::{IntakeError, Outcome, Pending};
 use crate::proofs::receipt_text;
 use crate::reads;
 use crate::server::AppState;
@@ -59,7 +59,7 @@ fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Sta
 }
 
 fn result_of(o: Outcome) -> pb::AppendResult {
-    let result = match o.and_then(|a| {
+    let result = match o.map_err(AppError::from).and_then(|a| {
         let receipt = receipt_text(a.index, a.proof.clone(), &a.checkpoint.note)?;
         Ok(pb::Appended {
             index: a.index,
@@ -96,7 +96,12 @@ async fn submit_patiently(
     let deadline = Instant::now() + STREAM_BUSY_LIMIT;
     let mut pause = Duration::from_millis(1);
     loop {
-        match state.intake.submit(who, records.clone()).await {
+        match state
+            .intake
+            .submit(who, records.clone())
+            .await
+            .map_err(AppError::from)
+        {
             Err(e) if e.code == "busy" && Instant::now() < deadline => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(50));
@@ -158,7 +163,7 @@ impl Ledger for GrpcService {
         let mut stream = request.into_inner();
         let state = self.state.clone();
         let (pending_tx, mut pending_rx) = tokio::sync::mpsc::channel::<
-            tokio::task::JoinHandle<Result<Vec<Outcome>, AppError>>,
+            tokio::task::JoinHandle<Result<Vec<Outcome>, IntakeError>>,
         >(PIPELINE_DEPTH);
         let (out_tx, out_rx) = tokio::sync::mpsc::channel(PIPELINE_DEPTH);
         let err_tx = out_tx.clone();
@@ -196,7 +201,7 @@ impl Ledger for GrpcService {
             while let Some(handle) = pending_rx.recv().await {
                 let answer = match handle.await {
                     Ok(Ok(outcomes)) => Ok(response_of(outcomes)),
-                    Ok(Err(e)) => Err(e.to_status()),
+                    Ok(Err(e)) => Err(e.into()),
                     Err(e) => Err(AppError::internal(e).to_status()),
                 };
                 let failed = answer.is_err();

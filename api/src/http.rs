@@ -285,7 +285,7 @@ fn outcome_json(o: &Outcome) -> Value {
             Ok(v) => json!({ "ok": v }),
             Err(e) => e.body(),
         },
-        Err(e) => e.body(),
+        Err(e) => AppError::from(e.clone()).body(),
     }
 }
 
@@ -298,7 +298,7 @@ async fn append_one(
     let mut outcomes = s.intake.append(&who, vec![body.to_vec()]).await?;
     match outcomes.pop() {
         Some(Ok(a)) => Ok(Json(appended_json(&a)?)),
-        Some(Err(e)) => Err(e),
+        Some(Err(e)) => Err(e.into()),
         None => Err(AppError::internal("no outcome for a single record")),
     }
 }
@@ -425,7 +425,7 @@ async fn enrol(State(s): St, body: Bytes) -> Result<Json<Value>, AppError> {
                     .map_err(AppError::internal)
             })
             .await;
-            Err(e)
+            Err(e.into())
         }
     }
 }

@@ -12,10 +12,9 @@ use tokio::net::TcpListener;
 use crate::anchoring::{AnchorError, Anchoring};
 use crate::auth::{Auth, AuthStoreError};
 use crate::config::Config;
-use crate::error::AppError;
 use crate::fleet::{CheckinStore, CheckinStoreError};
 use crate::index::{IndexError, QueryIndex};
-use crate::intake::{Intake, IntakeConfig};
+use crate::intake::{Intake, IntakeConfig, IntakeOpenError};
 use crate::operator::{OperatorKey, OperatorKeyError};
 
 /// Everything the handlers share.
@@ -53,7 +52,7 @@ pub enum ServerError {
     #[error(transparent)]
     Checkins(#[from] CheckinStoreError),
     #[error("rebuilding intake state from the log: {0}")]
-    Intake(AppError),
+    Intake(IntakeOpenError),
     #[error("{what}: {source}")]
     Io {
         what: String,

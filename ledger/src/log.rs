@@ -351,9 +351,12 @@ impl Log {
         Ok(())
     }
 
-    /// Entries `start..end`, at most 4096 per call.
+    /// Most entries one [`Log::entries`] call answers.
+    pub const MAX_ENTRIES_PER_READ: u64 = 4096;
+
+    /// Entries `start..end`, at most [`Log::MAX_ENTRIES_PER_READ`] per call.
     pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, LedgerError> {
-        if end < start || end - start > 4096 {
+        if end < start || end - start > Self::MAX_ENTRIES_PER_READ {
             return Err(LedgerError::InvalidRequest(format!(
                 "range {start}..{end}: at most 4096 entries per read"
             )));
@@ -362,6 +365,25 @@ impl Log {
             self.check_index(end - 1)?;
         }
         self.shared.store.entries(start, end)
+    }
+
+    /// Reads entries `start..end` in order, at most [`Log::MAX_ENTRIES_PER_READ`] at a
+    /// time, and hands each chunk to `visit` with the index of its first entry. Stops at
+    /// the first error, the log's or `visit`'s. For scans of the whole log that must not
+    /// hold it in memory at once (index rebuild, export, the server's intake state).
+    pub fn for_each_chunk<E: From<LedgerError>>(
+        &self,
+        start: u64,
+        end: u64,
+        mut visit: impl FnMut(u64, Vec<Vec<u8>>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut at = start;
+        while at < end {
+            let upto = end.min(at.saturating_add(Self::MAX_ENTRIES_PER_READ));
+            visit(at, self.entries(at, upto)?)?;
+            at = upto;
+        }
+        Ok(())
     }
 
     /// The index of the entry with this leaf hash, if logged.

@@ -1,0 +1,347 @@
+//! Why the intake refused a record or a whole request, without any HTTP or gRPC type.
+//!
+//! Each variant is one reason and carries what its message needs. [`IntakeError::code`]
+//! is the stable machine-readable reason clients and the rejects-by-reason metric see
+//! (`sequence_gap`, `bad_signature`, …); [`IntakeError::kind`] says what sort of failure
+//! it is, which the edges turn into an HTTP status or a gRPC code; the `Display` text is
+//! the message for people. Storage failures keep their details out of that message: they
+//! are logged when the error is made and answered with a generic text.
+
+use std::fmt::Display;
+
+use ledger::LedgerError;
+use ledger_core::hash::Hash;
+use ledger_record::{ChainId, KeyId, RecordError};
+
+/// What sort of failure an [`IntakeError`] is, independent of any protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is malformed.
+    BadRequest,
+    /// The caller may not do this.
+    Forbidden,
+    /// The request contradicts the state of the log (sequence taken, fork, already done).
+    Conflict,
+    /// A well-formed record fails a verification rule (signature, key, clock).
+    Rejected,
+    NotFound,
+    TooLarge,
+    /// Back-pressure: the same request may succeed after `retry_after_secs`.
+    Busy {
+        retry_after_secs: u64,
+    },
+    /// The log takes no appends until an operator intervenes.
+    Unavailable,
+    /// A failure inside the server; the details are in the server log.
+    Internal,
+}
+
+/// Why a record or request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntakeError {
+    #[error("{count} records in one request; at most {max} are accepted")]
+    TooManyRecords { count: usize, max: usize },
+
+    /// The bytes are not a canonical record (docs/RECORDS.md §1).
+    #[error("record refused: {0}")]
+    Undecodable(RecordError),
+
+    #[error("chain {chain} is the operator's; appliances cannot append to it")]
+    OperatorChain { chain: ChainId },
+
+    #[error("enrolment and revocation records are written by the server (POST /v1/enrol, POST /v1/admin/appliances/{{site}}/{{appliance}}/revoke)")]
+    OperatorOnlyRecord,
+
+    #[error("the credential is for appliance {credential}; the record is for {record}")]
+    WrongAppliance {
+        credential: ChainId,
+        record: ChainId,
+    },
+
+    #[error("records are appended with the appliance credential issued at enrolment")]
+    NotAnAppliance,
+
+    #[error("{chain} already logged a different record with sequence {sequence}; the next sequence is {next}")]
+    SequenceReplayed {
+        chain: ChainId,
+        sequence: u64,
+        next: u64,
+    },
+
+    #[error("sequence gap for {chain}: expected sequence {expected}, got {got}")]
+    SequenceGap {
+        chain: ChainId,
+        expected: u64,
+        got: u64,
+    },
+
+    /// A fork: the record does not continue the chain's last record.
+    #[error("{0}")]
+    PrevHashMismatch(Box<Fork>),
+
+    #[error("record time is {ahead_ms} ms ahead of the server clock; at most {max_skew_secs} s of future skew is accepted")]
+    FutureTime { ahead_ms: u64, max_skew_secs: u64 },
+
+    #[error("key {key} of {chain} was revoked at log index {log_index}")]
+    KeyRevoked {
+        chain: ChainId,
+        key: KeyId,
+        log_index: u64,
+    },
+
+    #[error("key {key} of {chain} was rotated to {new_key} at log index {log_index}")]
+    KeyRotated {
+        chain: ChainId,
+        key: KeyId,
+        new_key: KeyId,
+        log_index: u64,
+    },
+
+    #[error("record is signed by key {used}, but the valid key of {chain} is {valid}")]
+    WrongKey {
+        chain: ChainId,
+        used: KeyId,
+        valid: KeyId,
+    },
+
+    #[error("{chain} has no valid key (not enrolled, or its key was revoked); the record names key {used}")]
+    UnknownKey { chain: ChainId, used: KeyId },
+
+    #[error("signature of record {record_hash} does not verify with key {key} of {chain}")]
+    BadSignature {
+        chain: ChainId,
+        record_hash: Hash,
+        key: KeyId,
+    },
+
+    /// An enrolment or revocation names the operator's own chain.
+    #[error("{subject} is the operator's own chain")]
+    OperatorSubject { subject: ChainId },
+
+    #[error(
+        "{subject} already has valid key {key}; rotate it, or revoke it before enrolling again"
+    )]
+    AlreadyEnrolled { subject: ChainId, key: KeyId },
+
+    #[error("key {key} is already known to this log; key ids are never reused")]
+    KeyInUse { key: KeyId },
+
+    #[error("{subject} has no valid key to revoke")]
+    NothingToRevoke { subject: ChainId },
+
+    #[error("the append queue is full; retry after the time in Retry-After")]
+    Busy { retry_after_secs: u64 },
+
+    #[error("the ledger is not accepting appends; the operator must look at the server log")]
+    LedgerStopped,
+
+    /// Something the log reported missing (a tree size, an entry).
+    #[error("{what} not found")]
+    LogNotFound { what: String },
+
+    /// A request the log refused as invalid (e.g. a proof for an impossible size).
+    #[error("{message}")]
+    LogInvalidRequest { message: String },
+
+    #[error("entry is {len} bytes; one log entry is at most 65535 bytes")]
+    EntryTooLarge { len: usize },
+
+    #[error("empty entries are not accepted")]
+    EmptyEntry,
+
+    /// `detail` is for the server log only; clients get the generic message.
+    #[error("internal server error; the operator can find the details in the server log")]
+    Internal { detail: String },
+}
+
+/// The evidence of a fork: the previous hash a record names and the one its chain has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("previous-hash mismatch (fork) for {chain} at sequence {sequence}: expected prev_hash {expected} (record hash of sequence {last_sequence}), got {got}")]
+pub struct Fork {
+    pub chain: ChainId,
+    pub sequence: u64,
+    /// Record hash of the chain's last record, sequence `last_sequence`.
+    pub expected: Hash,
+    pub last_sequence: u64,
+    /// The record's `prev_hash`.
+    pub got: Hash,
+}
+
+impl IntakeError {
+    /// An internal failure. The detail is logged here and never sent to the client.
+    pub fn internal(detail: impl Display) -> IntakeError {
+        tracing::error!("internal error: {detail}");
+        IntakeError::Internal {
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Maps a log error. `retry_after_secs` is used for [`LedgerError::Busy`]. Stopped
+    /// ledgers and storage failures are logged here with their details.
+    pub fn from_ledger(error: LedgerError, retry_after_secs: u64) -> IntakeError {
+        match error {
+            LedgerError::Busy { .. } => IntakeError::Busy { retry_after_secs },
+            LedgerError::Stopped { reason } => {
+                tracing::error!("ledger stopped: {reason}");
+                IntakeError::LedgerStopped
+            }
+            LedgerError::NotFound { what } => IntakeError::LogNotFound { what },
+            LedgerError::InvalidRequest(message) => IntakeError::LogInvalidRequest { message },
+            LedgerError::Proof(p) => IntakeError::LogInvalidRequest {
+                message: p.to_string(),
+            },
+            LedgerError::EntryTooLarge { len } => IntakeError::EntryTooLarge { len },
+            LedgerError::EmptyEntry => IntakeError::EmptyEntry,
+            other => IntakeError::internal(other),
+        }
+    }
+
+    /// The stable, machine-readable reason, e.g. `sequence_gap`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IntakeError::TooManyRecords { .. } => "too_many_records",
+            IntakeError::Undecodable(e) => decode_code(e),
+            IntakeError::OperatorChain { .. }
+            | IntakeError::OperatorOnlyRecord
+            | IntakeError::OperatorSubject { .. } => "operator_only",
+            IntakeError::WrongAppliance { .. } => "wrong_appliance",
+            IntakeError::NotAnAppliance => "not_an_appliance",
+            IntakeError::SequenceReplayed { .. } => "sequence_replayed",
+            IntakeError::SequenceGap { .. } => "sequence_gap",
+            IntakeError::PrevHashMismatch { .. } => "prev_hash_mismatch",
+            IntakeError::FutureTime { .. } => "future_time",
+            IntakeError::KeyRevoked { .. } => "key_revoked",
+            IntakeError::KeyRotated { .. } => "key_rotated",
+            IntakeError::WrongKey { .. } => "wrong_key",
+            IntakeError::UnknownKey { .. } => "unknown_key",
+            IntakeError::BadSignature { .. } => "bad_signature",
+            IntakeError::AlreadyEnrolled { .. } => "already_enrolled",
+            IntakeError::KeyInUse { .. } => "key_in_use",
+            IntakeError::NothingToRevoke { .. } | IntakeError::LogNotFound { .. } => "not_found",
+            IntakeError::Busy { .. } => "busy",
+            IntakeError::LedgerStopped => "unavailable",
+            IntakeError::LogInvalidRequest { .. } => "invalid_request",
+            IntakeError::EntryTooLarge { .. } => "too_large",
+            IntakeError::EmptyEntry => "empty",
+            IntakeError::Internal { .. } => "internal",
+        }
+    }
+
+    /// What sort of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            IntakeError::TooManyRecords { .. } | IntakeError::EntryTooLarge { .. } => {
+                ErrorKind::TooLarge
+            }
+            IntakeError::Undecodable(RecordError::TooLarge { .. }) => ErrorKind::TooLarge,
+            IntakeError::Undecodable(_)
+            | IntakeError::OperatorSubject { .. }
+            | IntakeError::LogInvalidRequest { .. }
+            | IntakeError::EmptyEntry => ErrorKind::BadRequest,
+            IntakeError::OperatorChain { .. }
+            | IntakeError::OperatorOnlyRecord
+            | IntakeError::WrongAppliance { .. }
+            | IntakeError::NotAnAppliance => ErrorKind::Forbidden,
+            IntakeError::SequenceReplayed { .. }
+            | IntakeError::SequenceGap { .. }
+            | IntakeError::PrevHashMismatch { .. }
+            | IntakeError::AlreadyEnrolled { .. }
+            | IntakeError::KeyInUse { .. } => ErrorKind::Conflict,
+            IntakeError::FutureTime { .. }
+            | IntakeError::KeyRevoked { .. }
+            | IntakeError::KeyRotated { .. }
+            | IntakeError::WrongKey { .. }
+            | IntakeError::UnknownKey { .. }
+            | IntakeError::BadSignature { .. } => ErrorKind::Rejected,
+            IntakeError::NothingToRevoke { .. } | IntakeError::LogNotFound { .. } => {
+                ErrorKind::NotFound
+            }
+            IntakeError::Busy { retry_after_secs } => ErrorKind::Busy {
+                retry_after_secs: *retry_after_secs,
+            },
+            IntakeError::LedgerStopped => ErrorKind::Unavailable,
+            IntakeError::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
+/// The stable reason code of a decoding failure.
+fn decode_code(error: &RecordError) -> &'static str {
+    match error {
+        RecordError::TooLarge { .. } => "too_large",
+        RecordError::Truncated { .. } => "truncated",
+        RecordError::TrailingBytes { .. } => "trailing_bytes",
+        RecordError::InvalidCbor { .. } => "invalid_cbor",
+        RecordError::NonCanonical { .. } | RecordError::DuplicateKey { .. } => "non_canonical",
+        RecordError::UnsupportedVersion { .. } | RecordError::UnsupportedBodyVersion { .. } => {
+            "unknown_version"
+        }
+        RecordError::UnknownKind { .. } => "unknown_kind",
+        _ => "invalid_record",
+    }
+}
+
+/// Why the intake state could not be rebuilt from the log at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeOpenError {
+    #[error("reading the log: {0}")]
+    ReadLog(#[from] LedgerError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_failures_keep_their_codes_and_kinds() {
+        let too_large = IntakeError::Undecodable(RecordError::TooLarge {
+            len: 70000,
+            max: 65535,
+        });
+        assert_eq!(too_large.code(), "too_large");
+        assert_eq!(too_large.kind(), ErrorKind::TooLarge);
+        let cbor = IntakeError::Undecodable(RecordError::InvalidCbor {
+            offset: 3,
+            reason: "tag",
+        });
+        assert_eq!(cbor.code(), "invalid_cbor");
+        assert_eq!(cbor.kind(), ErrorKind::BadRequest);
+        assert_eq!(
+            cbor.to_string(),
+            "record refused: invalid CBOR at byte 3: tag"
+        );
+    }
+
+    #[test]
+    fn ledger_errors_map_like_the_server_edge() {
+        let busy = IntakeError::from_ledger(LedgerError::Busy { capacity: 4 }, 7);
+        assert_eq!(busy.code(), "busy");
+        assert_eq!(
+            busy.kind(),
+            ErrorKind::Busy {
+                retry_after_secs: 7
+            }
+        );
+        let stopped = IntakeError::from_ledger(
+            LedgerError::Stopped {
+                reason: "disk".into(),
+            },
+            1,
+        );
+        assert_eq!(stopped.code(), "unavailable");
+        assert_eq!(stopped.kind(), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn internal_errors_do_not_show_their_detail() {
+        let e = IntakeError::from_ledger(
+            LedgerError::Corrupt {
+                what: "secret path /var/lib/x".into(),
+            },
+            1,
+        );
+        assert_eq!(e.code(), "internal");
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(!e.to_string().contains("/var/lib"));
+    }
+}
