@@ -483,10 +483,11 @@ async fn demo_steps(
         sites: vec![ledger_record::Id::new(site)?],
         period: now_ms.saturating_sub(3_600_000)..=now_ms + 3_600_000,
     };
-    let files =
-        tokio::task::spawn_blocking(move || crate::export::export_from_state(&state2, &request))
-            .await??
-            .0;
+    let files = tokio::task::spawn_blocking(move || {
+        crate::export_http::export_from_state(&state2, &request)
+    })
+    .await??
+    .0;
     files.write_dir(&package)?;
     steps.done(format!(
         "exported the evidence package of {site} to {}",
