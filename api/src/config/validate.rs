@@ -19,6 +19,12 @@ impl Config {
     /// first, together with these.
     pub fn validate_with(raw: RawConfig, earlier: Vec<String>) -> Result<Config, ConfigErrors> {
         let mut p = earlier;
+        // An integer setting, checked against the bounds of its table entry.
+        macro_rules! int {
+            ($field:ident) => {
+                ranged(&mut p, &TABLE.$field, raw.$field)
+            };
+        }
         let anchor = anchor_settings(&mut p, &raw);
         let data_dir = data_dir(&mut p, raw.data_dir);
         let origin = origin(&mut p, raw.origin);
@@ -27,19 +33,11 @@ impl Config {
             raw.http_listen.as_deref(),
             raw.grpc_listen.as_deref(),
         );
-        let skew = ranged(
-            &mut p,
-            &TABLE.max_future_skew_secs,
-            raw.max_future_skew_secs,
-        );
-        let ttl = ranged(
-            &mut p,
-            &TABLE.enrolment_token_ttl_secs,
-            raw.enrolment_token_ttl_secs,
-        );
-        let max_batch_records = ranged(&mut p, &TABLE.max_batch_records, raw.max_batch_records);
-        let max_request_bytes = ranged(&mut p, &TABLE.max_request_bytes, raw.max_request_bytes);
-        let retry_after_secs = ranged(&mut p, &TABLE.retry_after_secs, raw.retry_after_secs);
+        let skew = int!(max_future_skew_secs);
+        let ttl = int!(enrolment_token_ttl_secs);
+        let max_batch_records = int!(max_batch_records);
+        let max_request_bytes = int!(max_request_bytes);
+        let retry_after_secs = int!(retry_after_secs);
         let admin_token_sha256 = admin_hash(&mut p, raw.admin_token_sha256.as_deref());
         let operator_site_id = identifier(
             &mut p,
@@ -51,33 +49,12 @@ impl Config {
             &TABLE.operator_appliance_id,
             raw.operator_appliance_id.as_deref(),
         );
-        let sequencer_max_batch =
-            ranged(&mut p, &TABLE.sequencer_max_batch, raw.sequencer_max_batch);
-        let delay = ranged(
-            &mut p,
-            &TABLE.sequencer_max_delay_ms,
-            raw.sequencer_max_delay_ms,
-        );
-        let queue = ranged(
-            &mut p,
-            &TABLE.sequencer_queue_capacity,
-            raw.sequencer_queue_capacity,
-        );
-        let checkin_interval = ranged(
-            &mut p,
-            &TABLE.checkin_interval_secs,
-            raw.checkin_interval_secs,
-        );
-        let stale_after = ranged(
-            &mut p,
-            &TABLE.stale_after_missed_checkins,
-            raw.stale_after_missed_checkins,
-        );
-        let promotion_min_occurrences = ranged(
-            &mut p,
-            &TABLE.promotion_min_occurrences,
-            raw.promotion_min_occurrences,
-        );
+        let sequencer_max_batch = int!(sequencer_max_batch);
+        let delay = int!(sequencer_max_delay_ms);
+        let queue = int!(sequencer_queue_capacity);
+        let checkin_interval = int!(checkin_interval_secs);
+        let stale_after = int!(stale_after_missed_checkins);
+        let promotion_min_occurrences = int!(promotion_min_occurrences);
         let rate = number(
             &mut p,
             &TABLE.promotion_min_success_rate,
