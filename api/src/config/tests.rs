@@ -317,9 +317,12 @@ fn flags_are_the_table_entries_that_name_one() {
     );
 }
 
+/// Lowest and highest value as `nix/lib/settings.nix` writes them.
+type NixBounds = Option<(String, String)>;
+
 /// The `ledgerd` entries of `nix/lib/settings.nix`: key, type and, for numbers, the
 /// bounds as written (`null` for none).
-fn nix_settings() -> Vec<(String, String, Option<(String, String)>)> {
+fn nix_settings() -> Vec<(String, String, NixBounds)> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../nix/lib/settings.nix");
     let text = std::fs::read_to_string(path).expect("nix/lib/settings.nix");
     let start = text.find("ledgerd = [").expect("a ledgerd list");

@@ -83,7 +83,7 @@ pub fn records(scan: &LogScan, period: &RangeInclusive<u64>) -> Selection {
         let Some(first) = in_period.next() else {
             continue;
         };
-        let last = in_period.last().unwrap_or(first);
+        let last = in_period.next_back().unwrap_or(first);
         selection.chains += 1;
         selection.records.extend(
             sequences
@@ -142,8 +142,11 @@ mod tests {
         ChainId::new(Id::new(site).unwrap(), Id::new(appliance).unwrap())
     }
 
-    /// A scan of chains given as `(chain, [(sequence, index, time)])`.
-    fn scan(chains: &[(ChainId, &[(u64, u64, u64)])]) -> LogScan {
+    /// A record of a test chain: sequence, log index, appliance time.
+    type Entry = (u64, u64, u64);
+
+    /// A scan of chains given with their entries.
+    fn scan(chains: &[(ChainId, &[Entry])]) -> LogScan {
         let mut scan = LogScan::default();
         for (id, records) in chains {
             let placed = records
