@@ -61,7 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(revoke),
         )
         .merge(crate::anchor_http::routes())
-        .merge(crate::export::http::routes())
+        .merge(crate::export_http::routes())
         .route("/v1/admin/backup", post(backup))
         .route("/openapi.json", get(openapi))
         .merge(crate::dashboard::routes())

@@ -18,7 +18,8 @@
 //! (the `anchor` crate; [`anchoring`] only schedules and stores stamps), fleet and
 //! healing analytics beyond the per-appliance index.
 //!
-//! Map: [`anchoring`] (OpenTimestamps stamps of checkpoints) and [`anchor_http`], [`config`]
+//! Map: [`anchoring`] (OpenTimestamps stamps of checkpoints) and [`anchor_http`], [`export`]
+//! (evidence packages) and [`export_http`], [`config`]
 //! (settings), [`server`] (state, `run`), [`backup`] (online backup), [`http`] and [`grpc`] (edges),
 //! [`intake`] (the rules), [`auth`] (credentials, tokens), [`operator`] (operator key),
 //! [`index`] (SQLite query index), [`reads`] (shared read operations), [`proofs`],
@@ -32,6 +33,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod export;
+pub mod export_http;
 pub mod fleet;
 pub mod grpc;
 pub mod http;
@@ -44,7 +46,6 @@ pub mod proofs;
 pub mod query;
 pub mod reads;
 pub mod server;
-pub mod ustar;
 
 pub use error::AppError;
 pub use server::{run, AppState, Listeners};

@@ -2,13 +2,15 @@
 //! load and validate the configuration, open the state, serve. Exit codes: 0 success,
 //! 1 runtime failure, 2 invalid configuration or usage.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use api::config::{Config, RawConfig};
+use api::config::{Config, Overrides, RawConfig};
 use clap::{Args, Parser, Subcommand};
+use ledger_record::Id;
+use verifier::package::PackageFiles;
 
 #[derive(Parser)]
 #[command(
@@ -79,38 +81,15 @@ struct BackupArgs {
     admin_token_file: Option<PathBuf>,
 }
 
-/// Settings that override the configuration file (see docs/API.md).
+/// Settings that override the configuration file (see docs/API.md): the file itself,
+/// and one flag (and variable) per setting the table in `api::config::settings` gives one.
 #[derive(Args)]
 struct Settings {
     /// TOML configuration file.
     #[arg(long, short, env = "LEDGERD_CONFIG", global = true)]
     config: Option<PathBuf>,
-    #[arg(long, env = "LEDGERD_DATA_DIR", global = true)]
-    data_dir: Option<PathBuf>,
-    #[arg(long, env = "LEDGERD_ORIGIN", global = true)]
-    origin: Option<String>,
-    #[arg(long, env = "LEDGERD_HTTP_LISTEN", global = true)]
-    http_listen: Option<String>,
-    #[arg(long, env = "LEDGERD_GRPC_LISTEN", global = true)]
-    grpc_listen: Option<String>,
-    #[arg(long, env = "LEDGERD_MAX_FUTURE_SKEW_SECS", global = true)]
-    max_future_skew_secs: Option<i64>,
-    #[arg(long, env = "LEDGERD_ADMIN_TOKEN_SHA256", global = true)]
-    admin_token_sha256: Option<String>,
-    #[arg(long, env = "LEDGERD_SEQUENCER_QUEUE_CAPACITY", global = true)]
-    sequencer_queue_capacity: Option<i64>,
-    #[arg(long, env = "LEDGERD_SEQUENCER_MAX_BATCH", global = true)]
-    sequencer_max_batch: Option<i64>,
-    #[arg(long, env = "LEDGERD_SEQUENCER_MAX_DELAY_MS", global = true)]
-    sequencer_max_delay_ms: Option<i64>,
-    #[arg(long, env = "LEDGERD_ANCHOR_ENABLED", global = true)]
-    anchor_enabled: Option<bool>,
-    /// A calendar to stamp checkpoints with (repeat for several); replaces the list of
-    /// the configuration file.
-    #[arg(long = "anchor-calendar", global = true)]
-    anchor_calendars: Vec<String>,
-    #[arg(long, env = "LEDGERD_ANCHOR_INTERVAL_SECS", global = true)]
-    anchor_interval_secs: Option<i64>,
+    #[command(flatten)]
+    overrides: Overrides,
 }
 
 fn load(settings: Settings) -> Result<Config, api::config::ConfigErrors> {
@@ -118,23 +97,7 @@ fn load(settings: Settings) -> Result<Config, api::config::ConfigErrors> {
         Some(path) => RawConfig::read_file(path),
         None => (RawConfig::default(), Vec::new()),
     };
-    let over = RawConfig {
-        data_dir: settings.data_dir,
-        origin: settings.origin,
-        http_listen: settings.http_listen,
-        grpc_listen: settings.grpc_listen,
-        max_future_skew_secs: settings.max_future_skew_secs,
-        admin_token_sha256: settings.admin_token_sha256,
-        sequencer_queue_capacity: settings.sequencer_queue_capacity,
-        sequencer_max_batch: settings.sequencer_max_batch,
-        sequencer_max_delay_ms: settings.sequencer_max_delay_ms,
-        anchor_enabled: settings.anchor_enabled,
-        anchor_calendars: (!settings.anchor_calendars.is_empty())
-            .then_some(settings.anchor_calendars),
-        anchor_interval_secs: settings.anchor_interval_secs,
-        ..RawConfig::default()
-    };
-    Config::validate_with(file.merge(over), problems)
+    Config::validate_with(file.merge(settings.overrides.0), problems)
 }
 
 fn main() -> ExitCode {
@@ -174,103 +137,115 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ledgerd export`: the package from a running server (`--server`) or from the data
+/// directory of a stopped one, written into a new directory.
 fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
-    use anyhow::bail;
-    use ledger_record::Id;
     if args.out.exists() {
-        bail!(
+        anyhow::bail!(
             "{} already exists; a package goes into a new directory",
             args.out.display()
         );
     }
-    let from = args.from_ms.unwrap_or(0);
-    let to = args.to_ms.unwrap_or(u64::MAX);
     let files = match &args.server {
-        Some(server) => {
-            let token_file = args
-                .token_file
-                .as_ref()
-                .context("--server needs --token-file with a credential")?;
-            let token = std::fs::read_to_string(token_file)
-                .with_context(|| format!("reading {}", token_file.display()))?;
-            let mut url = format!(
-                "{}/v1/export?sites={}&from_ms={from}",
-                server.trim_end_matches('/'),
-                args.sites
-            );
-            if let Some(to) = args.to_ms {
-                url.push_str(&format!("&to_ms={to}"));
-            }
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let body = runtime.block_on(async {
-                let response = reqwest::Client::new()
-                    .get(&url)
-                    .bearer_auth(token.trim())
-                    .send()
-                    .await
-                    .with_context(|| format!("GET {url}"))?;
-                let status = response.status();
-                let bytes = response.bytes().await.context("reading the export")?;
-                if !status.is_success() {
-                    bail!(
-                        "the server answered {status}: {}",
-                        String::from_utf8_lossy(&bytes[..bytes.len().min(500)])
-                    );
-                }
-                Ok(bytes)
-            })?;
-            api::export::from_tar(&body).context("the server's package archive")?
-        }
-        None => {
-            let db = config.data_dir.join("db");
-            if !db.is_dir() {
-                bail!(
-                    "{} holds no log (no db/ directory)",
-                    config.data_dir.display()
-                );
-            }
-            let operator = api::operator::OperatorKey::load(&config.data_dir.join("operator.key"))
-                .context("reading the operator key")?;
-            let log = std::sync::Arc::new(
-                ledger::Log::open(ledger::LogConfig::new(&config.data_dir, &config.origin))
-                    .with_context(|| {
-                        format!(
-                            "opening the log in {} (if ledgerd is running on it, use --server URL)",
-                            config.data_dir.display()
-                        )
-                    })?,
-            );
-            let mut settings = config.anchor.clone();
-            settings.enabled = false;
-            let anchoring = api::anchoring::Anchoring::open(log.clone(), settings)?;
-            let sites = args
-                .sites
-                .split(',')
-                .map(|s| Id::new(s).with_context(|| format!("site id `{s}`")))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let result = api::export::export(
-                &log,
-                &anchoring,
-                &operator.public_key(),
-                &config.operator_chain(),
-                &api::export::ExportRequest {
-                    sites,
-                    period: from..=to,
-                },
-            );
-            log.close();
-            result?.0
-        }
+        Some(server) => export_from_server(server, &args)?,
+        None => export_from_data_dir(&config, &args)?,
     };
     files
         .write_dir(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
+    print_package_summary(&args.out, &files)
+}
+
+/// Asks a running ledgerd for the package (`GET /v1/export`) and unpacks its archive.
+fn export_from_server(server: &str, args: &ExportArgs) -> anyhow::Result<PackageFiles> {
+    let token_file = args
+        .token_file
+        .as_ref()
+        .context("--server needs --token-file with a credential")?;
+    let token = std::fs::read_to_string(token_file)
+        .with_context(|| format!("reading {}", token_file.display()))?;
+    let mut url = format!(
+        "{}/v1/export?sites={}&from_ms={}",
+        server.trim_end_matches('/'),
+        args.sites,
+        args.from_ms.unwrap_or(0)
+    );
+    if let Some(to) = args.to_ms {
+        url.push_str(&format!("&to_ms={to}"));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let body = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        let bytes = response.bytes().await.context("reading the export")?;
+        if !status.is_success() {
+            anyhow::bail!(
+                "the server answered {status}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(500)])
+            );
+        }
+        Ok(bytes)
+    })?;
+    api::export::from_tar(&body).context("the server's package archive")
+}
+
+/// Builds the package from the data directory of a stopped server (the log is opened
+/// for reading and closed again; anchoring is read, never run).
+fn export_from_data_dir(config: &Config, args: &ExportArgs) -> anyhow::Result<PackageFiles> {
+    let db = config.data_dir.join("db");
+    if !db.is_dir() {
+        anyhow::bail!(
+            "{} holds no log (no db/ directory)",
+            config.data_dir.display()
+        );
+    }
+    let operator = api::operator::OperatorKey::load(&config.data_dir.join("operator.key"))
+        .context("reading the operator key")?;
+    let log = Arc::new(
+        ledger::Log::open(ledger::LogConfig::new(&config.data_dir, &config.origin)).with_context(
+            || {
+                format!(
+                    "opening the log in {} (if ledgerd is running on it, use --server URL)",
+                    config.data_dir.display()
+                )
+            },
+        )?,
+    );
+    let mut settings = config.anchor.clone();
+    settings.enabled = false;
+    let anchoring = api::anchoring::Anchoring::open(log.clone(), settings)?;
+    let sites = args
+        .sites
+        .split(',')
+        .map(|s| Id::new(s).with_context(|| format!("site id `{s}`")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let result = api::export::export(
+        &log,
+        &anchoring,
+        &operator.public_key(),
+        &config.operator_chain(),
+        &api::export::ExportRequest {
+            sites,
+            period: args.from_ms.unwrap_or(0)..=args.to_ms.unwrap_or(u64::MAX),
+        },
+    );
+    log.close();
+    Ok(result?.0)
+}
+
+/// Prints what the package holds and how to verify it.
+fn print_package_summary(out: &Path, files: &PackageFiles) -> anyhow::Result<()> {
     let manifest: serde_json::Value =
         serde_json::from_slice(&files.manifest).context("the package manifest")?;
-    println!("package: {}", args.out.display());
+    println!("package: {}", out.display());
     println!(
         "checkpoint size {}, {} records, {} key records, {} appliance chains, timestamp {}",
         manifest["checkpoint_size"],
@@ -286,7 +261,7 @@ fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
     if let Some(vkey) = manifest["log_verifier_key"].as_str() {
         println!(
             "verify with: ledger-verify package {} --key '{vkey}'",
-            args.out.display()
+            out.display()
         );
     }
     Ok(())

@@ -7,7 +7,7 @@
 # Option names are the TOML keys themselves (`services.evidence-ledger.settings.origin`
 # is `origin` in the file). `default = null` leaves the key out of the file, so the
 # program's own default applies; the description names that default. Sources of truth:
-# `RawConfig` in api/src/config.rs (ledgerd) and contract B (ledger-agent).
+# the table in api/src/config/settings.rs (ledgerd) and contract B (ledger-agent).
 #
 # Types: "str", "id" (1..128 of [A-Za-z0-9._:-]), "absPath", "listen" (ADDRESS:PORT),
 # "url" (http:// or https://), "urlList", "int" (with min/max), "float" (with min/max),

@@ -6,7 +6,8 @@
 #      `nix-instantiate --eval --strict`;
 #   2. `ledgerd check-config --config F` must exit 0 on them and 2 on a bad value; the
 #      admin hash is passed the way the module's start script passes it;
-#   3. every key ledgerd's parser knows (api/src/config.rs) must be a module setting;
+#   3. every key ledgerd's parser knows (the table in api/src/config/settings.rs) must be
+#      a module setting (the crate's own tests also compare kinds and bounds);
 #   4. the same for `ledger-agent check-config` (contract B);
 #   5. the Nix-side checks refuse bad values, unknown keys and secrets in the store;
 #   6. both modules evaluate against a stand-in for nixpkgs' lib (nix/tests/modules.nix)
@@ -77,8 +78,8 @@ grep -q 'sequencer_max_batch' <<<"$out" || fail "the problem is not named: $out"
 echo "ok"
 
 echo "== nix: every key of ledgerd's parser is a module setting"
-parser_keys="$(grep -oE '^ +"[a-z0-9_]+" =>' api/src/config.rs | tr -d ' "=>' | sort -u)"
-[ -n "$parser_keys" ] || fail "found no keys in api/src/config.rs"
+parser_keys="$(grep -oE '^    [a-z0-9_]+: [A-Za-z0-9<>]+ \{$' api/src/config/settings.rs | cut -d: -f1 | tr -d ' ' | sort -u)"
+[ -n "$parser_keys" ] || fail "found no keys in api/src/config/settings.rs"
 module_keys="$(nix-instantiate --store dummy:// --eval --strict --json \
   -E 'map (e: e.key) (import ./nix/lib/settings.nix).ledgerd' | python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))')"
 for key in $parser_keys; do

@@ -1,0 +1,216 @@
+//! The table of `ledgerd`'s settings: for each, its TOML key (the field name), kind and
+//! bounds, default, flag, environment variable and reference documentation. Everything
+//! else about a setting is derived from its entry here: the [`RawConfig`] field, how the
+//! TOML file and the command line set it, how files and flags merge, and the default and
+//! bounds validation applies. `nix/lib/settings.nix` lists the same keys for the NixOS
+//! module; a test in this crate fails when the two disagree.
+//!
+//! The order is the order of the reference (`docs/API.md`, the NixOS module). Validation
+//! reports problems in its own fixed order, see `validate.rs`.
+
+use std::path::PathBuf;
+
+use super::setting::{define_settings, DefaultValue, Kind, Setting};
+use super::Config;
+
+const SECS_PER_DAY: i64 = 86_400;
+
+define_settings! {
+    /// Data directory, created on first start: RocksDB log (`db/`), log key (`log.key`),
+    /// operator key (`operator.key`), SQLite state (`ledgerd.sqlite`). Default `./data`.
+    data_dir: PathBuf {
+        kind: Kind::Path,
+        default: DefaultValue::Text(Config::DEFAULT_DATA_DIR),
+        flag: "--data-dir",
+        env: "LEDGERD_DATA_DIR",
+    }
+    /// Checkpoint origin line and log key name, e.g. `ledger.example.org/log/2026`. It is
+    /// fixed for the life of a log. Default `evidence-ledger.local/log`.
+    origin: String {
+        kind: Kind::Text,
+        default: DefaultValue::Text(Config::DEFAULT_ORIGIN),
+        flag: "--origin",
+        env: "LEDGERD_ORIGIN",
+    }
+    /// HTTP listen address. Default `127.0.0.1:8080`.
+    http_listen: String {
+        kind: Kind::Listen,
+        default: DefaultValue::Text(Config::DEFAULT_HTTP),
+        flag: "--http-listen",
+        env: "LEDGERD_HTTP_LISTEN",
+    }
+    /// gRPC listen address, a different port from HTTP. Default `127.0.0.1:8081`.
+    grpc_listen: String {
+        kind: Kind::Listen,
+        default: DefaultValue::Text(Config::DEFAULT_GRPC),
+        flag: "--grpc-listen",
+        env: "LEDGERD_GRPC_LISTEN",
+    }
+    /// Largest accepted lead of a record's appliance time over the server clock, in
+    /// seconds. Records further in the future are refused. Default 300.
+    max_future_skew_secs: i64 {
+        kind: Kind::Int { min: 0, max: Some(7 * SECS_PER_DAY) },
+        default: DefaultValue::Int(300),
+        flag: "--max-future-skew-secs",
+        env: "LEDGERD_MAX_FUTURE_SKEW_SECS",
+    }
+    /// Lifetime of enrolment tokens the operator issues when the request names none, in
+    /// seconds. Default 86400 (one day).
+    enrolment_token_ttl_secs: i64 {
+        kind: Kind::Int { min: 1, max: Some(365 * SECS_PER_DAY) },
+        default: DefaultValue::Int(SECS_PER_DAY),
+    }
+    /// Most records in one append request (HTTP batch or one gRPC message). Default 4096.
+    max_batch_records: i64 {
+        kind: Kind::Int { min: 1, max: Some(65_536) },
+        default: DefaultValue::Int(4096),
+    }
+    /// Largest HTTP request body, in bytes. Default 16777216 (16 MiB).
+    max_request_bytes: i64 {
+        kind: Kind::Int { min: 65_536, max: Some(1 << 30) },
+        default: DefaultValue::Int(16 << 20),
+    }
+    /// Seconds sent in `Retry-After` when the append queue is full. Default 1.
+    retry_after_secs: i64 {
+        kind: Kind::Int { min: 1, max: Some(3600) },
+        default: DefaultValue::Int(1),
+    }
+    /// SHA-256 (64 hex digits) of the admin credential. When absent, the first start
+    /// creates a random credential, writes it to `<data_dir>/admin.token` (mode 0600) for
+    /// the operator to collect, and keeps only its hash.
+    admin_token_sha256: String {
+        kind: Kind::Text,
+        default: DefaultValue::Absent,
+        flag: "--admin-token-sha256",
+        env: "LEDGERD_ADMIN_TOKEN_SHA256",
+    }
+    /// The operator's own chain, which holds enrolments and revocations: its site id.
+    /// Must not be used by any appliance. Default `operator`.
+    operator_site_id: String {
+        kind: Kind::Id,
+        default: DefaultValue::Text("operator"),
+    }
+    /// The operator chain's appliance id. Default `ledger-operator`.
+    operator_appliance_id: String {
+        kind: Kind::Id,
+        default: DefaultValue::Text("ledger-operator"),
+    }
+    /// Sequencer: a batch closes at this many entries. Default 1024.
+    sequencer_max_batch: i64 {
+        kind: Kind::Int { min: 1, max: Some(1 << 20) },
+        default: DefaultValue::Int(1024),
+        flag: "--sequencer-max-batch",
+        env: "LEDGERD_SEQUENCER_MAX_BATCH",
+    }
+    /// Sequencer: a batch closes this many milliseconds after its first entry. Default 5.
+    sequencer_max_delay_ms: i64 {
+        kind: Kind::Int { min: 0, max: Some(10_000) },
+        default: DefaultValue::Int(5),
+        flag: "--sequencer-max-delay-ms",
+        env: "LEDGERD_SEQUENCER_MAX_DELAY_MS",
+    }
+    /// Sequencer: append requests that may wait; beyond this, appends get 503 /
+    /// UNAVAILABLE. Default 4096.
+    sequencer_queue_capacity: i64 {
+        kind: Kind::Int { min: 1, max: Some(1 << 20) },
+        default: DefaultValue::Int(4096),
+        flag: "--sequencer-queue-capacity",
+        env: "LEDGERD_SEQUENCER_QUEUE_CAPACITY",
+    }
+    /// Whether entry bundles (`/tile/entries/...`), which hold record contents of every
+    /// site, are served without the admin credential. Default false: hash tiles and
+    /// checkpoints are public, record contents are not.
+    public_entry_bundles: bool {
+        kind: Kind::Bool,
+        default: DefaultValue::Bool(false),
+    }
+    /// Anchoring: whether checkpoints are stamped with OpenTimestamps. Default true.
+    anchor_enabled: bool {
+        kind: Kind::Bool,
+        default: DefaultValue::Bool(true),
+        flag: "--anchor-enabled",
+        env: "LEDGERD_ANCHOR_ENABLED",
+    }
+    /// Anchoring: calendar URLs (http or https) each stamp is submitted to. Default the
+    /// four public calendars (see `Config::DEFAULT_CALENDARS`). The flag is repeatable.
+    anchor_calendars: Vec<String> {
+        kind: Kind::UrlList,
+        default: DefaultValue::List(&Config::DEFAULT_CALENDARS),
+        flag: "--anchor-calendar",
+        flag_help: "A calendar to stamp checkpoints with (repeat for several); replaces the list of the configuration file",
+    }
+    /// Anchoring: calendars that must accept a submission for the stamp to count.
+    /// Default 2 (as the reference client); at most the number of calendars.
+    anchor_min_calendars: i64 {
+        kind: Kind::Int { min: 1, max: None },
+        default: DefaultValue::Int(2),
+    }
+    /// Anchoring: the latest checkpoint is stamped at most this many seconds after the
+    /// previous stamp, when the log has grown. Default 3600.
+    anchor_interval_secs: i64 {
+        kind: Kind::Int { min: 1, max: Some(7 * SECS_PER_DAY) },
+        default: DefaultValue::Int(3600),
+        flag: "--anchor-interval-secs",
+        env: "LEDGERD_ANCHOR_INTERVAL_SECS",
+    }
+    /// Anchoring: ... or as soon as the log has grown by this many entries since the
+    /// previous stamp. Default 100000.
+    anchor_every_entries: i64 {
+        kind: Kind::Int { min: 1, max: None },
+        default: DefaultValue::Int(100_000),
+    }
+    /// Anchoring: seconds between upgrade rounds for a pending stamp; doubled after each
+    /// round without progress, up to 24 hours. Default 600.
+    anchor_upgrade_interval_secs: i64 {
+        kind: Kind::Int { min: 1, max: Some(SECS_PER_DAY) },
+        default: DefaultValue::Int(600),
+    }
+    /// Anchoring: a stamp still pending after this many seconds is flagged as overdue
+    /// (metric, anchors list). It is never deleted. Default 86400.
+    anchor_pending_alarm_secs: i64 {
+        kind: Kind::Int { min: 1, max: Some(365 * SECS_PER_DAY) },
+        default: DefaultValue::Int(SECS_PER_DAY),
+    }
+    /// Anchoring: timeout of each calendar request, in seconds. Default 10.
+    anchor_timeout_secs: i64 {
+        kind: Kind::Int { min: 1, max: Some(600) },
+        default: DefaultValue::Int(10),
+    }
+    /// Anchoring: base URL of an Esplora-compatible Bitcoin API (e.g.
+    /// `https://blockstream.info/api`, or one next to your own node). When set, a stamp
+    /// is `complete` only once one of its Bitcoin attestations matches the header that
+    /// API serves for its height; when unset (default), any Bitcoin attestation
+    /// completes it, unverified (auditors verify offline either way).
+    anchor_bitcoin_api: String {
+        kind: Kind::Url,
+        default: DefaultValue::Absent,
+    }
+    /// Fleet: the check-in period agents are configured with, in seconds (the agent's
+    /// `checkin_interval_secs`). Default 60.
+    checkin_interval_secs: i64 {
+        kind: Kind::Int { min: 1, max: Some(7 * SECS_PER_DAY) },
+        default: DefaultValue::Int(60),
+    }
+    /// Fleet: an appliance is `stale` after this many check-in periods without a
+    /// check-in. Default 3.
+    stale_after_missed_checkins: i64 {
+        kind: Kind::Int { min: 1, max: Some(10_000) },
+        default: DefaultValue::Int(3),
+    }
+    /// Healing: a pattern is a promotion candidate when resolved at L2 at least this
+    /// many times. Default 5.
+    promotion_min_occurrences: i64 {
+        kind: Kind::Int { min: 1, max: None },
+        default: DefaultValue::Int(5),
+    }
+    /// Healing: … and its L2 success rate is at least this (0 to 1). Default 0.9.
+    promotion_min_success_rate: f64 {
+        kind: Kind::Number { min: 0.0, max: 1.0 },
+        default: DefaultValue::Number(0.9),
+    }
+}
+
+/// The table entry of TOML key `key`, if `ledgerd` has such a setting.
+pub fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|setting| setting.key == key)
+}
