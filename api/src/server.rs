@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::{Log, LogConfig, SequencerConfig};
+use ledger_index::{IndexError, QueryIndex};
 use tokio::net::TcpListener;
 
 use crate::anchoring::{AnchorError, Anchoring};
@@ -14,7 +15,6 @@ use crate::auth::{Auth, AuthStoreError};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::fleet::{CheckinStore, CheckinStoreError};
-use crate::index::{IndexError, QueryIndex};
 use crate::intake::{Intake, IntakeConfig};
 use crate::operator::{OperatorKey, OperatorKeyError};
 
@@ -153,7 +153,7 @@ pub async fn run(
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
-    let indexer = tokio::spawn(crate::index::run_indexer(
+    let indexer = tokio::spawn(crate::index_tailer::run_indexer(
         state.index.clone(),
         state.log.clone(),
         Duration::from_millis(50),
