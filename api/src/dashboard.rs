@@ -7,7 +7,7 @@
 //! incident or record outside the caller's scope is answered exactly like one that does
 //! not exist: 404 with no data. Appliance credentials may only check in.
 //!
-//! Every list is answered from the query index ([`crate::query`]); every record in an
+//! Every list is answered from the query index ([`ledger_index`]); every record in an
 //! answer carries its log index so its receipt can be fetched from `/v1/receipts/{index}`.
 //! Routes are listed once in [`routes`]; `docs/API.md` and `/openapi.json`
 //! ([`crate::openapi`]) describe them, and a test checks the document against the router.
@@ -31,14 +31,13 @@ use crate::auth::{now_ms, Principal};
 use crate::error::AppError;
 use crate::fleet::{liveness, Checkin, StoredCheckin};
 use crate::http::who;
-use crate::index::DAY_MS;
 use crate::proofs::{receipt_text, CachedSource};
-use crate::query::{
-    kind_code, outcome_code, outcome_name, status_code, tier_code, tier_name, ChainFacts,
-    CompletenessAlarm, IncidentFilter, KeyRow, RecordFilter, Scope,
-};
 use crate::reads::{blocking, parse_u64};
 use crate::server::AppState;
+use ledger_index::{
+    kind_code, outcome_code, outcome_name, status_code, tier_code, tier_name, ChainFacts,
+    CompletenessAlarm, IncidentFilter, KeyRow, RecordFilter, Scope, DAY_MS,
+};
 use ledger_record::utc::{format_day, parse_day};
 
 type St = State<Arc<AppState>>;

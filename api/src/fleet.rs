@@ -20,7 +20,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::AppError;
-use crate::index::{i, u};
 
 /// Longest accepted `agent_version`.
 const MAX_VERSION_LEN: usize = 64;
@@ -184,6 +183,16 @@ CREATE TABLE IF NOT EXISTS checkins (
 );
 ";
 
+/// Converts a `u64` for storage, saturating at `i64::MAX`; SQLite integers are signed.
+fn to_stored(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// Converts a stored non-negative integer back (a negative one reads as 0).
+fn from_stored(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
 impl CheckinStore {
     /// Opens the check-in table in `<data_dir>/ledgerd.sqlite`.
     pub fn open(data_dir: &Path) -> Result<CheckinStore, CheckinStoreError> {
@@ -226,12 +235,12 @@ impl CheckinStore {
             params![
                 chain.site_id.as_str(),
                 chain.appliance_id.as_str(),
-                i(now_ms),
+                to_stored(now_ms),
                 checkin.agent_version,
-                i(checkin.outbox_depth),
-                checkin.oldest_undelivered_age_secs.map(i),
-                checkin.last_receipt_index.map(i),
-                checkin.last_checkpoint_size.map(i),
+                to_stored(checkin.outbox_depth),
+                checkin.oldest_undelivered_age_secs.map(to_stored),
+                checkin.last_receipt_index.map(to_stored),
+                checkin.last_checkpoint_size.map(to_stored),
                 checkin.health,
                 alarms,
             ],
@@ -271,14 +280,14 @@ impl CheckinStore {
                     Ok((
                         a,
                         StoredCheckin {
-                            received_at_ms: u(rec),
-                            checkins: u(n),
+                            received_at_ms: from_stored(rec),
+                            checkins: from_stored(n),
                             checkin: Checkin {
                                 agent_version: ver,
-                                outbox_depth: u(depth),
-                                oldest_undelivered_age_secs: oldest.map(u),
-                                last_receipt_index: receipt.map(u),
-                                last_checkpoint_size: cp.map(u),
+                                outbox_depth: from_stored(depth),
+                                oldest_undelivered_age_secs: oldest.map(from_stored),
+                                last_receipt_index: receipt.map(from_stored),
+                                last_checkpoint_size: cp.map(from_stored),
                                 health,
                                 alarms,
                             },

@@ -22,7 +22,8 @@
 //! (evidence packages) and [`export_http`], [`config`]
 //! (settings), [`server`] (state, `run`), [`backup`] (online backup), [`http`] and [`grpc`] (edges),
 //! [`intake`] (the rules), [`auth`] (credentials, tokens), [`operator`] (operator key),
-//! [`index`] (SQLite query index), [`reads`] (shared read operations), [`proofs`],
+//! [`index_tailer`] (keeps the `ledger_index` query index up to date), [`reads`] (shared
+//! read operations), [`proofs`],
 //! [`batch`] (batch body format), [`metrics`], [`error`] (`AppError`).
 
 pub mod anchor_http;
@@ -37,13 +38,12 @@ pub mod export_http;
 pub mod fleet;
 pub mod grpc;
 pub mod http;
-pub mod index;
+pub mod index_tailer;
 pub mod intake;
 pub mod metrics;
 pub mod openapi;
 pub mod operator;
 pub mod proofs;
-pub mod query;
 pub mod reads;
 pub mod server;
 

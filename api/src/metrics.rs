@@ -153,7 +153,7 @@ impl Metrics {
 
 /// The query index's metrics: entries indexed and how far the index trails the latest
 /// signed tree (`ledger_index_lag_entries`).
-pub fn render_index(log: &Log, index: &crate::index::QueryIndex) -> String {
+pub fn render_index(log: &Log, index: &ledger_index::QueryIndex) -> String {
     let size = log.latest().size;
     let mut out = String::new();
     match index.indexed_size() {

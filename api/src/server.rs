@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ledger::{Log, LogConfig, SequencerConfig};
+use ledger_index::{IndexError, QueryIndex};
 use tokio::net::TcpListener;
 
 use crate::anchoring::{AnchorError, Anchoring};
 use crate::auth::{Auth, AuthStoreError};
 use crate::config::Config;
 use crate::fleet::{CheckinStore, CheckinStoreError};
-use crate::index::{IndexError, QueryIndex};
 use crate::intake::{Intake, IntakeConfig, IntakeOpenError};
 use crate::operator::{OperatorKey, OperatorKeyError};
 
@@ -152,7 +152,7 @@ pub async fn run(
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
-    let indexer = tokio::spawn(crate::index::run_indexer(
+    let indexer = tokio::spawn(crate::index_tailer::run_indexer(
         state.index.clone(),
         state.log.clone(),
         Duration::from_millis(50),

@@ -24,12 +24,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use api::fleet::{Checkin, CheckinStore};
-use api::index::{QueryIndex, DAY_MS};
-use api::query::{IncidentFilter, RecordFilter, Scope};
 use clap::Parser;
 use ed25519_dalek::SigningKey;
 use ledger::{Log, LogConfig};
 use ledger_core::hash::Hash;
+use ledger_index::{IncidentFilter, QueryIndex, RecordFilter, Scope, DAY_MS};
 use ledger_record::{
     Body, ChainId, EvidenceBody, EvidenceItem, HealingBody, Id, KeyBody, KeyId, Outcome, Record,
     Status, Tier, UnsignedRecord,
