@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Performance check of issue 6: verify a 1,000,000-record evidence package.
+# Performance check of the offline verifier: verify a 1,000,000-record evidence package.
 #   verifier/perf.sh [RECORDS] [DIR]
 # Builds the release binary and the generator, generates the package once (it is kept in
 # DIR, default /tmp/evidence-package-RECORDS), then times `ledger-verify package`

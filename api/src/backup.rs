@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use ledger::CheckpointInfo;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// What a backup wrote.
 #[derive(Debug, Clone)]
@@ -43,8 +43,8 @@ pub enum BackupError {
     /// The log part failed; target problems are [`ledger::LedgerError::BackupTarget`].
     #[error(transparent)]
     Log(#[from] ledger::LedgerError),
-    #[error("backing up the auth database: {0}")]
-    Auth(#[from] crate::auth::AuthStoreError),
+    #[error("backing up the state database: {0}")]
+    StateDb(#[from] crate::state_db::StateDbError),
 }
 
 impl BackupError {
@@ -65,7 +65,7 @@ pub fn backup(state: &AppState, target: &Path) -> Result<BackupReport, BackupErr
         &state.config.data_dir.join("operator.key"),
         &target.join("operator.key"),
     )?;
-    state.auth.backup_to(&target.join("ledgerd.sqlite"))?;
+    state.state_db.backup_to(&target.join("ledgerd.sqlite"))?;
     ledger::backup::sync_dir(target)?;
     tracing::info!(
         "backup written to {} at tree size {}",

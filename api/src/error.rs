@@ -181,9 +181,29 @@ impl From<IntakeError> for AppError {
     }
 }
 
+impl From<crate::auth::AuthError> for AppError {
+    fn from(e: crate::auth::AuthError) -> AppError {
+        use crate::auth::AuthError as A;
+        let code = e.code();
+        match e {
+            A::NoCredential | A::ExpiredCredential | A::UnknownCredential => {
+                AppError::unauthorized(e.to_string())
+            }
+            A::Store(store) => AppError::internal(store),
+            other => AppError::forbidden(code, other.to_string()),
+        }
+    }
+}
+
 impl From<IntakeError> for tonic::Status {
     fn from(e: IntakeError) -> tonic::Status {
         AppError::from(e).to_status()
+    }
+}
+
+impl From<crate::checkins::InvalidCheckin> for AppError {
+    fn from(e: crate::checkins::InvalidCheckin) -> AppError {
+        AppError::bad_request(e.code(), e.0)
     }
 }
 

@@ -16,9 +16,8 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth::{bearer, Principal};
 use crate::error::AppError;
 use crate::intake::{IntakeError, Outcome, Pending};
-use crate::proofs::receipt_text;
-use crate::reads;
-use crate::server::AppState;
+use crate::log_reads::{self, receipt_text};
+use crate::state::{AppState, ServerError};
 
 /// Code generated from `proto/ledger.proto`.
 #[allow(clippy::all, missing_docs)]
@@ -47,6 +46,20 @@ pub fn service(state: Arc<AppState>) -> LedgerServer<GrpcService> {
         .max_encoding_message_size(usize::MAX)
 }
 
+/// Serves the gRPC API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(service(state))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| ServerError::Grpc(e.to_string()))
+}
+
 // tonic's `Status` is large by design and every handler returns it; boxing it here
 // would only add an allocation on the error path.
 #[allow(clippy::result_large_err)]
@@ -55,7 +68,10 @@ fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Sta
         .metadata()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    Ok(state.auth.authenticate(bearer(value))?)
+    Ok(state
+        .auth
+        .authenticate(bearer(value))
+        .map_err(AppError::from)?)
 }
 
 fn result_of(o: Outcome) -> pb::AppendResult {
@@ -221,7 +237,7 @@ impl Ledger for GrpcService {
     ) -> Result<Response<pb::ReceiptResponse>, Status> {
         let r = request.into_inner();
         let size = r.size.filter(|s| *s != 0);
-        let receipt = reads::receipt(&self.state, r.index, size).await?;
+        let receipt = log_reads::receipt(&self.state, r.index, size).await?;
         Ok(Response::new(pb::ReceiptResponse { receipt }))
     }
 
@@ -229,7 +245,7 @@ impl Ledger for GrpcService {
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::CheckpointResponse>, Status> {
-        let cp = reads::checkpoint(&self.state, request.into_inner().size).await?;
+        let cp = log_reads::checkpoint(&self.state, request.into_inner().size).await?;
         Ok(Response::new(pb::CheckpointResponse {
             size: cp.size,
             root: cp.root.as_bytes().to_vec(),
@@ -242,7 +258,7 @@ impl Ledger for GrpcService {
         request: Request<pb::GetConsistencyRequest>,
     ) -> Result<Response<pb::ConsistencyResponse>, Status> {
         let r = request.into_inner();
-        let proof = reads::consistency(&self.state, r.from, Some(r.to)).await?;
+        let proof = log_reads::consistency(&self.state, r.from, Some(r.to)).await?;
         Ok(Response::new(pb::ConsistencyResponse {
             proof: proof.iter().map(|h| h.as_bytes().to_vec()).collect(),
         }))

@@ -18,7 +18,7 @@ pub async fn run_indexer(
 ) {
     loop {
         let (index, log) = (index.clone(), log.clone());
-        match tokio::task::spawn_blocking(move || index.catch_up(&log)).await {
+        match crate::blocking::blocking(move || index.catch_up(&log)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!("indexing failed: {e}"),
             Err(e) => tracing::error!("indexer task failed: {e}"),

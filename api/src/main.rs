@@ -275,7 +275,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let dir = config.data_dir.display().to_string();
         let listeners = api::Listeners::bind(&config).await?;
-        let state = tokio::task::spawn_blocking(move || api::AppState::open(config))
+        let state = api::blocking::blocking(move || api::AppState::open(config))
             .await?
             .with_context(|| format!("opening the data directory {dir}"))?;
         let state = Arc::new(state);

@@ -1,4 +1,4 @@
-//! Anchoring in ledgerd over real sockets on 127.0.0.1 (issue 4 §4): checkpoints stamped
+//! Anchoring in ledgerd over real sockets on 127.0.0.1: checkpoints stamped
 //! on local calendars that speak the real OpenTimestamps protocol, upgraded after a
 //! synthetic Bitcoin confirmation, anchored receipts verified against the synthetic
 //! header; one stamp per interval under 100,000 records; hostile calendars.

@@ -1,4 +1,4 @@
-//! Online backup under load (issue 8, acceptance): `ledgerd backup --to DIR` is taken
+//! Online backup under load: `ledgerd backup --to DIR` is taken
 //! while appliances keep appending over HTTP on 127.0.0.1; the copy is restored into a
 //! fresh directory and opened by a second `ledgerd` (which checks the tree against the
 //! signed checkpoint on open), and the restored log is verified with `ledger-verify`:

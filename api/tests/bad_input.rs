@@ -1,4 +1,4 @@
-//! The table-driven bad-input test of issue 3: every case gets its specific error and
+//! The table-driven bad-input test of the intake: every case gets its specific error and
 //! leaves the ledger unchanged (same signed checkpoint before and after).
 
 mod common;

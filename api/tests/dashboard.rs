@@ -1,7 +1,7 @@
-//! Fleet, healing and record-search endpoints over real sockets (issue 7): answers
+//! Fleet, healing and record-search endpoints over real sockets: answers
 //! computed from known records, scope enforcement on every endpoint (a token of site A
 //! asking for site B's site, appliance, incident or record gets 404 and no data), agent
-//! check-ins (contract A), and a rebuild of the deleted query index to identical answers.
+//! check-ins, and a rebuild of the deleted query index to identical answers.
 
 mod common;
 
@@ -198,7 +198,7 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
     let partner = read_token(&server, &["site-a", "site-b"]).await;
     let admin = server.admin.clone();
 
-    // ---- check-in (contract A) ----
+    // ---- check-in ----
     let checkin = json!({"agent_version": "0.1.0", "outbox_depth": 12, "oldest_undelivered_age_secs": 40,
         "last_receipt_index": 3, "last_checkpoint_size": 4, "health": "degraded",
         "alarms": ["outbox_slow"], "new_field_from_a_newer_agent": true});

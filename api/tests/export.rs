@@ -1,4 +1,4 @@
-//! Evidence packages end to end (issue 6): records of several appliances through a real
+//! Evidence packages end to end: records of several appliances through a real
 //! ledgerd on 127.0.0.1 with local calendars, a stamped and confirmed checkpoint,
 //! export over HTTP, with `ledgerd export --server` and from the stopped server's data
 //! directory, offline verification with the verifier; then every tampering of the

@@ -15,8 +15,7 @@
 //! The layout of the target is that of a data directory (`db/`, `log.key`), so a
 //! restore is a copy of the directory; the server adds its own files next to them.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use crate::error::LedgerError;
@@ -36,17 +35,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
     }
 }
 
-/// Copies a secret file (mode 0600) and syncs it. `to` must not exist.
+/// Copies a secret file (mode 0600) durably. `to` must not exist.
 pub fn copy_secret_file(from: &Path, to: &Path) -> Result<(), LedgerError> {
     let bytes = std::fs::read(from).map_err(io_err(from))?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(to)
-        .map_err(io_err(to))?;
-    f.write_all(&bytes).map_err(io_err(to))?;
-    f.sync_all().map_err(io_err(to))
+    ledger_keyfile::write_secret_file(to, &bytes).map_err(io_err(to))
 }
 
 /// Syncs a directory so the names created in it are durable.

@@ -17,6 +17,6 @@ pub mod tiles;
 mod tree_state;
 
 pub use error::LedgerError;
-pub use log::{CheckpointInfo, Log, LogConfig};
+pub use log::{CheckpointInfo, InclusionProver, Log, LogConfig};
 pub use sequencer::{Appended, SequencerConfig};
 pub use store::{StoreOptions, MAX_ENTRY_SIZE};

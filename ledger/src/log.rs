@@ -418,6 +418,17 @@ impl Log {
         proof::inclusion_proof(&ProofReader::new(&self.shared.store), index, size)
     }
 
+    /// Inclusion proofs of many entries in the tree of `size` leaves: the size is checked
+    /// once and the stored tiles read for one proof are reused by the next, so the
+    /// proofs of a batch's neighbouring entries read each tile about once.
+    pub fn inclusion_prover(&self, size: u64) -> Result<InclusionProver<'_>, LedgerError> {
+        self.check_size(size)?;
+        Ok(InclusionProver {
+            reader: ProofReader::new(&self.shared.store),
+            size,
+        })
+    }
+
     /// Consistency proof between two tree sizes (0 < size1 ≤ size2 ≤ latest).
     pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>, LedgerError> {
         self.check_size(size2)?;
@@ -444,5 +455,35 @@ impl Log {
     /// Re-verifies the whole log; see [`crate::fsck::fsck`].
     pub fn fsck(&self) -> Result<crate::fsck::FsckReport, LedgerError> {
         crate::fsck::fsck(&self.shared.store, &self.shared.signer)
+    }
+}
+
+/// Inclusion proofs against one tree size, sharing the tiles they read
+/// ([`Log::inclusion_prover`]).
+pub struct InclusionProver<'a> {
+    reader: ProofReader<'a>,
+    size: u64,
+}
+
+impl InclusionProver<'_> {
+    /// The audit path of entry `index` (RFC 9162 §2.1.3.1).
+    pub fn proof(&self, index: u64) -> Result<Vec<Hash>, LedgerError> {
+        proof::inclusion_proof(&self.reader, index, self.size)
+    }
+
+    /// The audit path of entry `index` in the earlier tree of `size` leaves (at most the
+    /// prover's size), reusing the same tiles.
+    pub fn proof_at(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        if size > self.size {
+            return Err(LedgerError::NotFound {
+                what: format!("tree size {size}"),
+            });
+        }
+        proof::inclusion_proof(&self.reader, index, size)
+    }
+
+    /// The tree size the proofs lead to.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 }

@@ -1,4 +1,4 @@
-//! Generates a large evidence package for the performance check of issue 6:
+//! Generates a large evidence package for the verifier's performance check (`verifier/perf.sh`):
 //!
 //! ```text
 //! cargo run --release -p verifier --example gen_package -- --records 1000000 /tmp/pkg

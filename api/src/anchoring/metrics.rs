@@ -2,11 +2,11 @@
 //! age of the oldest pending stamp and whether it is overdue, and the counters of
 //! submissions, upgrades and header checks.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::record::StampStatus;
 use super::{now_ms, Anchoring};
+use crate::metrics::exposition::{Exposition, Kind};
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -57,66 +57,44 @@ impl AnchorCounters {
     }
 }
 
-/// One metric with its `HELP` and `TYPE` lines.
-fn metric(out: &mut String, name: &str, help: &str, kind: &str, value: String) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-    );
-}
-
 impl Anchoring {
-    /// Appends the anchoring metrics to a Prometheus exposition.
-    pub fn render_metrics(&self, out: &mut String) {
-        self.render_stamp_gauges(out);
+    /// Writes the anchoring metrics. Reads the stamp list (memory only).
+    pub fn write_metrics(&self, out: &mut Exposition) {
+        self.write_stamp_gauges(out);
         for (name, help, counter) in self.counters.described() {
-            metric(
-                out,
-                name,
-                help,
-                "counter",
-                counter.load(Ordering::Relaxed).to_string(),
-            );
+            out.single(name, help, Kind::Counter, counter.load(Ordering::Relaxed));
         }
     }
 
     /// Stamps by status, and the age of the oldest pending one.
-    fn render_stamp_gauges(&self, out: &mut String) {
+    fn write_stamp_gauges(&self, out: &mut Exposition) {
         let (counts, oldest) = self.status_counts();
         let now = now_ms();
-        let _ = writeln!(
-            out,
-            "# HELP ledger_anchor_stamps Checkpoint stamps by status.\n# TYPE ledger_anchor_stamps gauge"
-        );
+        let name = "ledger_anchor_stamps";
+        out.family(name, "Checkpoint stamps by status.", Kind::Gauge);
         for status in [
             StampStatus::Pending,
             StampStatus::Complete,
             StampStatus::Failed,
         ] {
-            let _ = writeln!(
-                out,
-                "ledger_anchor_stamps{{status=\"{}\"}} {}",
-                status.as_str(),
-                counts.get(&status).copied().unwrap_or(0)
-            );
+            let n = counts.get(&status).copied().unwrap_or(0);
+            out.sample(name, &[("status", status.as_str())], n);
         }
         let age = oldest.map_or(0.0, |c| now.saturating_sub(c) as f64 / 1000.0);
         let overdue = oldest.is_some_and(|c| {
             now.saturating_sub(c) > self.settings.pending_alarm.as_millis() as u64
         });
-        metric(
-            out,
+        out.single(
             "ledger_anchor_oldest_pending_age_seconds",
             "Age of the oldest pending stamp (0 when none).",
-            "gauge",
-            format!("{age}"),
+            Kind::Gauge,
+            age,
         );
-        metric(
-            out,
+        out.single(
             "ledger_anchor_pending_overdue",
             "1 when a stamp has been pending longer than anchor_pending_alarm_secs.",
-            "gauge",
-            u64::from(overdue).to_string(),
+            Kind::Gauge,
+            u64::from(overdue),
         );
     }
 }

@@ -32,7 +32,6 @@ mod upgrader;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anchor::client::{CalendarClient, ClientConfig};
 use anchor::header_source::HeaderSource;
@@ -77,13 +76,7 @@ pub struct Anchoring {
     stamp_requested: AtomicBool,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 impl Anchoring {
     /// Loads the stored stamps' summary; builds the calendar client when enabled.

@@ -81,11 +81,11 @@ impl StampStore {
     }
 }
 
-/// Runs a storage call on tokio's blocking pool, off the async workers.
+/// Runs a storage call through [`crate::blocking::blocking`], off the async workers.
 async fn off_worker<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, AnchorError> + Send + 'static,
 ) -> Result<T, AnchorError> {
-    tokio::task::spawn_blocking(call)
+    crate::blocking::blocking(call)
         .await
         .map_err(|e| AnchorError::Task(e.to_string()))?
 }

@@ -14,7 +14,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::state::Head;
 use super::{off_worker, rules, Appended, Intake, IntakeError};
-use crate::auth::now_ms;
+use crate::clock::now_ms;
 
 impl Intake {
     /// Enrols `public_key` for appliance `subject` with the spent enrolment token

@@ -53,7 +53,8 @@ use tokio::sync::{oneshot, Mutex as AsyncMutex, OwnedMutexGuard};
 pub use error::{ErrorKind, Fork, IntakeError, IntakeOpenError};
 pub use outcomes::Pending;
 
-use crate::auth::{now_ms, Principal};
+use crate::auth::Principal;
+use crate::clock::now_ms;
 use crate::metrics::Metrics;
 use crate::operator::OperatorKey;
 use rules::{ChainCheck, Clock, Plan, SignatureCheck};
@@ -365,12 +366,12 @@ impl Intake {
     }
 }
 
-/// Runs blocking work (RocksDB reads, signature batches) on the blocking pool, off the
-/// async workers. A panic in it becomes an internal error.
+/// Runs blocking work (RocksDB reads, signature batches) through
+/// [`crate::blocking::blocking`]. A panic in it becomes an internal error.
 async fn off_worker<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, IntakeError> {
-    tokio::task::spawn_blocking(work)
+    crate::blocking::blocking(work)
         .await
         .map_err(IntakeError::internal)
 }

@@ -15,7 +15,6 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::state::Head;
 use super::{off_worker, Appended, Intake, IntakeError, Item, Outcome, SequencerReply};
-use crate::proofs::CachedSource;
 
 /// Records handed to the sequencer, waiting for their receipts.
 pub struct Pending {
@@ -262,7 +261,7 @@ impl Pending {
 }
 
 /// The blocking reads behind the answers: where the replayed records' bytes are logged,
-/// then every audit path, sharing one cache of subtree hashes.
+/// then every audit path, sharing the tiles they read.
 fn read_blocking(log: &Log, handed_over: Vec<(u64, u64)>, replayed: Vec<Hash>) -> Reads {
     // Removal from the in-flight marks happens only after a batch is durable and its
     // checkpoint published, so a record that just left them is found here.
@@ -270,17 +269,25 @@ fn read_blocking(log: &Log, handed_over: Vec<(u64, u64)>, replayed: Vec<Hash>) -
         replayed.iter().map(|leaf| log.find_leaf(leaf)).collect();
     // Taken after the lookups, so the tree covers every index they found.
     let latest = log.latest();
-    let source = CachedSource::new(log);
+    // The latest size never shrinks, so the prover's size check cannot fail here; if
+    // it did, every proof reports the size as unknown.
+    let prover = log.inclusion_prover(latest.size).ok();
+    let proof_at = |index: u64, size: u64| match &prover {
+        Some(p) => p.proof_at(index, size),
+        None => Err(LedgerError::NotFound {
+            what: format!("tree size {size}"),
+        }),
+    };
     let handed_over = handed_over
         .into_iter()
-        .map(|(index, size)| source.inclusion_proof(index, size))
+        .map(|(index, size)| proof_at(index, size))
         .collect();
     let replayed = found
         .into_iter()
         .map(|found| match found {
             Ok(Some(index)) => Replay::Logged {
                 index,
-                proof: source.inclusion_proof(index, latest.size),
+                proof: proof_at(index, latest.size),
             },
             Ok(None) => Replay::NotLogged,
             Err(e) => Replay::LookupFailed(e),

@@ -36,7 +36,7 @@ pub(super) async fn check_early(
     if count <= 2 {
         return check();
     }
-    match tokio::task::spawn_blocking(check).await {
+    match crate::blocking::blocking(check).await {
         Ok(items) => items,
         // Only a panic while verifying gets here; the records are answered with an
         // internal error rather than guessed at.

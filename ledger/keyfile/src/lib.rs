@@ -106,28 +106,7 @@ impl KeyFormat {
         seed: &[u8; 32],
     ) -> Result<(), KeyFileError> {
         let text = self.encode(values, seed)?;
-        let tmp = path.with_extension("key.tmp");
-        // A temporary file left by a crash during an earlier create was never linked
-        // into place, so it never was a key.
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let written = f.write_all(text.as_bytes()).and_then(|_| f.sync_all());
-        drop(f);
-        let linked = written.and_then(|_| std::fs::hard_link(&tmp, path));
-        let _ = std::fs::remove_file(&tmp);
-        linked?;
-        if let Some(dir) = path.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            std::fs::File::open(dir)?.sync_all()?;
-        }
+        write_secret_file(path, text.as_bytes())?;
         Ok(())
     }
 
@@ -193,6 +172,34 @@ impl KeyFormat {
             .ok_or_else(|| invalid("seed is not 32 bytes of base64"))?;
         Ok(KeyFileContents { values, seed })
     }
+}
+
+/// Writes a new file readable by its owner only (mode 0600) with `contents`, durably:
+/// written to a temporary name, synced, linked into place (failing if `path` exists),
+/// then the directory is synced. A crash midway leaves either no file at `path` or the
+/// whole file; never a partial secret. Used for every key and credential file.
+pub fn write_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp_name);
+    // A temporary file left by a crash during an earlier write was never linked into
+    // place, so it never was a secret anyone used.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let written = f.write_all(contents).and_then(|_| f.sync_all());
+    drop(f);
+    let linked = written.and_then(|_| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -1,24 +1,15 @@
-//! Who may do what: the admin credential (the operator), appliance credentials issued at
-//! enrolment, read tokens scoped to sites (dashboards, auditors), and one-time enrolment
-//! tokens bound to a site and an appliance.
+//! The credential store: the admin credential (the operator), appliance credentials
+//! issued at enrolment, read tokens scoped to sites (dashboards, auditors), and one-time
+//! enrolment tokens bound to a site and an appliance.
 //!
 //! Every secret is 32 random bytes and is stored only as its SHA-256; SHA-256 suffices
 //! (no slow password hash) because the secrets have 256 bits of entropy. The durable
-//! store is a small SQLite file, `<data_dir>/ledgerd.sqlite`, written with
-//! `synchronous=FULL`; credentials are also cached in memory because every request
-//! checks one.
-//!
-//! Presentation: `Authorization: Bearer <secret>` over HTTP, `authorization` metadata
-//! over gRPC.
-
-/// One `enrolment_tokens` row: secret hash, site, appliance, expiry and use times (ms).
-type TokenRow = (Vec<u8>, String, String, i64, Option<i64>);
+//! store is the server's state database ([`crate::state_db`], `synchronous=FULL`);
+//! credentials are also cached in memory because every request checks one.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ledger_record::{ChainId, Id};
@@ -26,29 +17,12 @@ use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
+use super::{AuthError, Principal};
+use crate::clock::now_ms;
+use crate::state_db::StateDb;
 
-/// What a presented credential allows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// The operator: every read, token issuance, revocation.
-    Admin,
-    /// One appliance: append its own records, read its own records.
-    Appliance(ChainId),
-    /// A dashboard or auditor: read the records of these sites.
-    Reader(BTreeSet<String>),
-}
-
-impl Principal {
-    /// Whether this principal may read records of `chain`.
-    pub fn may_read(&self, chain: &ChainId) -> bool {
-        match self {
-            Principal::Admin => true,
-            Principal::Appliance(own) => own == chain,
-            Principal::Reader(sites) => sites.contains(chain.site_id.as_str()),
-        }
-    }
-}
+/// One `enrolment_tokens` row: secret hash, site, appliance, expiry and use times (ms).
+type TokenRow = (Vec<u8>, String, String, i64, Option<i64>);
 
 #[derive(Debug, Clone)]
 struct Credential {
@@ -83,17 +57,9 @@ pub struct EnrolmentToken {
 
 /// The credential store.
 pub struct Auth {
-    db: Mutex<Connection>,
+    db: Arc<StateDb>,
     cache: RwLock<HashMap<[u8; 32], Credential>>,
     admin_hash: [u8; 32],
-}
-
-/// Milliseconds since the Unix epoch by the server clock.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -110,40 +76,32 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS enrolment_tokens (
-    id TEXT PRIMARY KEY,
-    secret_sha256 BLOB NOT NULL,
-    site TEXT NOT NULL,
-    appliance TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    expires_ms INTEGER NOT NULL,
-    used_ms INTEGER
-);
-CREATE TABLE IF NOT EXISTS credentials (
-    sha256 BLOB PRIMARY KEY,
-    role TEXT NOT NULL,
-    site TEXT,
-    appliance TEXT,
-    sites TEXT,
-    created_ms INTEGER NOT NULL,
-    expires_ms INTEGER
-);
-";
-
 impl Auth {
-    /// Opens (or creates) the auth database in `data_dir`. The admin credential hash
-    /// comes from the configuration when given; otherwise from the database; otherwise
-    /// a new admin credential is created and written to `<data_dir>/admin.token`.
+    /// Opens the credential store in the server's state database. The admin credential
+    /// hash comes from the configuration when given; otherwise from the database;
+    /// otherwise a new admin credential is created and written to
+    /// `<data_dir>/admin.token`.
     pub fn open(
+        db: Arc<StateDb>,
         data_dir: &Path,
         configured_admin: Option<[u8; 32]>,
     ) -> Result<Auth, AuthStoreError> {
-        let conn = Connection::open(data_dir.join("ledgerd.sqlite"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
+        let admin_hash = Self::admin_hash(&db.conn(), data_dir, configured_admin)?;
+        let auth = Auth {
+            db,
+            cache: RwLock::new(HashMap::new()),
+            admin_hash,
+        };
+        auth.load_cache()?;
+        Ok(auth)
+    }
+
+    /// The admin hash: configured, stored, or that of a new admin credential.
+    fn admin_hash(
+        conn: &Connection,
+        data_dir: &Path,
+        configured_admin: Option<[u8; 32]>,
+    ) -> Result<[u8; 32], AuthStoreError> {
         let stored: Option<Vec<u8>> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'admin_sha256'",
@@ -151,7 +109,7 @@ impl Auth {
                 |r| r.get(0),
             )
             .optional()?;
-        let admin_hash = match (configured_admin, stored) {
+        Ok(match (configured_admin, stored) {
             (Some(h), _) => h,
             (None, Some(h)) => h
                 .try_into()
@@ -167,14 +125,8 @@ impl Auth {
                 // file and no hash; the next start finds no hash and writes a new file
                 // (create_new fails on the stale one, so it is replaced first).
                 let _ = std::fs::remove_file(&path);
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
+                ledger_keyfile::write_secret_file(&path, format!("{token}\n").as_bytes())
                     .map_err(io)?;
-                f.write_all(format!("{token}\n").as_bytes()).map_err(io)?;
-                f.sync_all().map_err(io)?;
                 let h = sha256(token.as_bytes());
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('admin_sha256', ?1)",
@@ -183,20 +135,11 @@ impl Auth {
                 tracing::info!("created admin credential in {}", path.display());
                 h
             }
-        };
-        let auth = Auth {
-            db: Mutex::new(conn),
-            cache: RwLock::new(HashMap::new()),
-            admin_hash,
-        };
-        auth.load_cache()?;
-        Ok(auth)
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A poisoned lock only means another thread panicked mid-statement; SQLite's own
-        // transactions keep the file consistent, so the connection stays usable.
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+        self.db.conn()
     }
 
     fn load_cache(&self) -> Result<(), AuthStoreError> {
@@ -243,34 +186,11 @@ impl Auth {
         Ok(())
     }
 
-    /// Writes a consistent copy of the auth database to `target` (which must not exist)
-    /// with SQLite's `VACUUM INTO`, a transactionally consistent snapshot taken while
-    /// the server keeps running, then syncs it and makes it readable by the owner only.
-    pub fn backup_to(&self, target: &Path) -> Result<(), AuthStoreError> {
-        let io = |source| AuthStoreError::AdminFile {
-            path: target.display().to_string(),
-            source,
-        };
-        let name = target.to_str().ok_or_else(|| {
-            AuthStoreError::Invalid(format!("backup path {} is not UTF-8", target.display()))
-        })?;
-        self.conn().execute("VACUUM INTO ?1", params![name])?;
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .open(target)
-            .map_err(io)?;
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(io)?;
-        f.sync_all().map_err(io)
-    }
-
     /// Resolves a presented bearer secret. `None` (nothing presented) and unknown or
     /// expired secrets are all `401`; the message does not say which secrets exist.
-    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Principal, AppError> {
+    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Principal, AuthError> {
         let Some(secret) = bearer else {
-            return Err(AppError::unauthorized(
-                "this request needs a credential: Authorization: Bearer <credential>",
-            ));
+            return Err(AuthError::NoCredential);
         };
         let hash = sha256(secret.as_bytes());
         if hash == self.admin_hash {
@@ -279,8 +199,8 @@ impl Auth {
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
         match cache.get(&hash) {
             Some(c) if c.expires_ms.is_none_or(|e| now_ms() < e) => Ok(c.principal.clone()),
-            Some(_) => Err(AppError::unauthorized("the credential has expired")),
-            None => Err(AppError::unauthorized("unknown credential")),
+            Some(_) => Err(AuthError::ExpiredCredential),
+            None => Err(AuthError::UnknownCredential),
         }
     }
 
@@ -321,8 +241,8 @@ impl Auth {
     /// Spends an enrolment token: checks it exists, is unexpired and unused, and marks it
     /// used in one statement so two concurrent presentations cannot both succeed.
     /// Returns the token id and the appliance it is bound to.
-    pub fn consume_enrolment_token(&self, token: &str) -> Result<(Id, ChainId), AppError> {
-        let invalid = || AppError::forbidden("enrolment_token_invalid", "unknown enrolment token");
+    pub fn consume_enrolment_token(&self, token: &str) -> Result<(Id, ChainId), AuthError> {
+        let invalid = || AuthError::EnrolmentTokenUnknown;
         let (id, secret) = token.split_once('.').ok_or_else(invalid)?;
         let conn = self.conn();
         let row: Option<TokenRow> = conn
@@ -332,7 +252,7 @@ impl Auth {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
-            .map_err(AppError::internal)?;
+            .map_err(AuthStoreError::from)?;
         let Some((hash, site, appliance, expires, used)) = row else {
             return Err(invalid());
         };
@@ -340,34 +260,26 @@ impl Auth {
             return Err(invalid());
         }
         if used.is_some() {
-            return Err(AppError::forbidden(
-                "enrolment_token_used",
-                format!("enrolment token {id} was already used; ask the operator for a new one"),
-            ));
+            return Err(AuthError::EnrolmentTokenUsed(id.to_string()));
         }
         let now = now_ms();
         if now as i64 >= expires {
-            return Err(AppError::forbidden(
-                "enrolment_token_expired",
-                format!("enrolment token {id} expired; ask the operator for a new one"),
-            ));
+            return Err(AuthError::EnrolmentTokenExpired(id.to_string()));
         }
         let changed = conn
             .execute(
                 "UPDATE enrolment_tokens SET used_ms = ?2 WHERE id = ?1 AND used_ms IS NULL",
                 params![id, now as i64],
             )
-            .map_err(AppError::internal)?;
+            .map_err(AuthStoreError::from)?;
         if changed != 1 {
-            return Err(AppError::forbidden(
-                "enrolment_token_used",
-                format!("enrolment token {id} was already used; ask the operator for a new one"),
-            ));
+            return Err(AuthError::EnrolmentTokenUsed(id.to_string()));
         }
+        let invalid_row = |e: ledger_record::IdError| AuthStoreError::Invalid(e.to_string());
         let chain = Id::new(site)
             .and_then(|s| Id::new(appliance).map(|a| ChainId::new(s, a)))
-            .map_err(AppError::internal)?;
-        let id = Id::new(id).map_err(AppError::internal)?;
+            .map_err(invalid_row)?;
+        let id = Id::new(id).map_err(invalid_row)?;
         Ok((id, chain))
     }
 
@@ -468,18 +380,13 @@ impl Auth {
     }
 }
 
-/// Takes the secret out of an `Authorization: Bearer <secret>` value.
-pub fn bearer(value: Option<&str>) -> Option<&str> {
-    let v = value?.trim();
-    let (scheme, secret) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(secret.trim())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open_auth(dir: &Path) -> Auth {
+        Auth::open(Arc::new(StateDb::open(dir).unwrap()), dir, None).unwrap()
+    }
 
     fn chain(s: &str, a: &str) -> ChainId {
         ChainId::new(Id::new(s).unwrap(), Id::new(a).unwrap())
@@ -488,7 +395,7 @@ mod tests {
     #[test]
     fn admin_token_is_created_once_and_only_its_hash_is_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let auth = Auth::open(dir.path(), None).unwrap();
+        let auth = open_auth(dir.path());
         let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
         assert_eq!(
             auth.authenticate(Some(token.trim())).unwrap(),
@@ -499,7 +406,7 @@ mod tests {
         assert!(!db
             .windows(token.trim().len())
             .any(|w| w == token.trim().as_bytes()));
-        let auth = Auth::open(dir.path(), None).unwrap();
+        let auth = open_auth(dir.path());
         assert_eq!(
             auth.authenticate(Some(token.trim())).unwrap(),
             Principal::Admin
@@ -509,25 +416,25 @@ mod tests {
     #[test]
     fn enrolment_token_is_single_use_and_survives_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let auth = Auth::open(dir.path(), None).unwrap();
+        let auth = open_auth(dir.path());
         let c = chain("site-a", "box-1");
         let t = auth
             .issue_enrolment_token(&c, Duration::from_secs(60))
             .unwrap();
         drop(auth);
-        let auth = Auth::open(dir.path(), None).unwrap();
+        let auth = open_auth(dir.path());
         let (id, bound) = auth.consume_enrolment_token(&t.token).unwrap();
         assert_eq!(id, t.id);
         assert_eq!(bound, c);
         assert_eq!(
-            auth.consume_enrolment_token(&t.token).unwrap_err().code,
+            auth.consume_enrolment_token(&t.token).unwrap_err().code(),
             "enrolment_token_used"
         );
         auth.release_enrolment_token(&id).unwrap();
         assert!(auth.consume_enrolment_token(&t.token).is_ok());
         let wrong = format!("{}.{}", t.id.as_str(), "00".repeat(32));
         assert_eq!(
-            auth.consume_enrolment_token(&wrong).unwrap_err().code,
+            auth.consume_enrolment_token(&wrong).unwrap_err().code(),
             "enrolment_token_invalid"
         );
     }
@@ -535,13 +442,13 @@ mod tests {
     #[test]
     fn expired_enrolment_token_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let auth = Auth::open(dir.path(), None).unwrap();
+        let auth = open_auth(dir.path());
         let t = auth
             .issue_enrolment_token(&chain("s", "a"), Duration::from_millis(1))
             .unwrap();
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(
-            auth.consume_enrolment_token(&t.token).unwrap_err().code,
+            auth.consume_enrolment_token(&t.token).unwrap_err().code(),
             "enrolment_token_expired"
         );
     }
@@ -549,14 +456,14 @@ mod tests {
     #[test]
     fn credentials_resolve_after_restart_and_revocation_removes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let auth = Auth::open(dir.path(), None).unwrap();
+        let auth = open_auth(dir.path());
         let c = chain("s", "a");
         let cred = auth.issue_appliance_credential(&c).unwrap();
         let (read, _) = auth
             .issue_read_token(["s".to_string()].into_iter().collect(), None)
             .unwrap();
         drop(auth);
-        let auth = Auth::open(dir.path(), None).unwrap();
+        let auth = open_auth(dir.path());
         assert_eq!(
             auth.authenticate(Some(&cred)).unwrap(),
             Principal::Appliance(c.clone())
@@ -567,13 +474,5 @@ mod tests {
         auth.revoke_appliance_credentials(&c).unwrap();
         assert!(auth.authenticate(Some(&cred)).is_err());
         assert!(auth.authenticate(None).is_err());
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
-        assert_eq!(bearer(Some("bearer  abc ")), Some("abc"));
-        assert_eq!(bearer(Some("Basic abc")), None);
-        assert_eq!(bearer(None), None);
     }
 }

@@ -1,9 +1,9 @@
-//! Agent check-ins (contract A: `POST /v1/checkin`) and the fleet view that joins them
-//! with what the query index knows about each appliance.
+//! Agent check-ins (`POST /v1/checkin`): validating the heartbeat an agent sends and
+//! keeping the latest one of each appliance.
 //!
 //! Check-ins are heartbeats, not log records: they are not signed by the appliance key
 //! and prove nothing to an auditor, so they do not go into the log. They are kept in
-//! `ledgerd.sqlite` (table `checkins`, `synchronous=FULL`) rather than in the query
+//! the state database ([`crate::state_db`], table `checkins`) rather than in the query
 //! index, because the index is rebuilt from the log alone and would lose them. Only the
 //! latest check-in of each appliance is kept, with a count.
 //!
@@ -11,15 +11,14 @@
 //! `checkin_interval_secs × stale_after_missed_checkins`, `online` otherwise, and
 //! `never` when it has not checked in since the server has kept check-ins.
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use ledger_record::ChainId;
 use rusqlite::{params, Connection};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::error::AppError;
+use crate::state_db::StateDb;
 
 /// Longest accepted `agent_version`.
 const MAX_VERSION_LEN: usize = 64;
@@ -27,7 +26,7 @@ const MAX_VERSION_LEN: usize = 64;
 const MAX_ALARMS: usize = 64;
 const MAX_ALARM_LEN: usize = 256;
 
-/// A validated check-in (contract A).
+/// A validated check-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Checkin {
     pub agent_version: String,
@@ -40,8 +39,30 @@ pub struct Checkin {
     pub alarms: Vec<String>,
 }
 
-fn invalid(message: impl Into<String>) -> AppError {
-    AppError::bad_request("invalid_checkin", message)
+/// A check-in body that was refused; the message names every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidCheckin(pub String);
+
+impl InvalidCheckin {
+    /// The stable machine-readable code of the answer.
+    pub fn code(&self) -> &'static str {
+        "invalid_checkin"
+    }
+}
+
+fn invalid(message: impl Into<String>) -> InvalidCheckin {
+    InvalidCheckin(message.into())
+}
+
+/// A `u64` for an SQLite integer column, saturating at `i64::MAX`.
+fn to_sql(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// An SQLite integer column as `u64` (negative values, which are never written, as 0).
+fn from_sql(v: i64) -> u64 {
+    v.max(0) as u64
 }
 
 fn printable(s: &str) -> bool {
@@ -52,26 +73,14 @@ impl Checkin {
     /// Validates a check-in body. Unknown fields are ignored (newer agents may send
     /// more); known fields must have their documented types and ranges; every problem
     /// found is reported in one message.
-    pub fn from_json(body: &[u8]) -> Result<Checkin, AppError> {
+    pub fn from_json(body: &[u8]) -> Result<Checkin, InvalidCheckin> {
         let v: Value = serde_json::from_slice(body)
             .map_err(|e| invalid(format!("request body is not JSON: {e}")))?;
         let Some(obj) = v.as_object() else {
             return Err(invalid("the check-in must be a JSON object"));
         };
         let mut problems = Vec::new();
-        let agent_version = match obj.get("agent_version") {
-            Some(Value::String(s))
-                if !s.is_empty() && s.len() <= MAX_VERSION_LEN && printable(s) =>
-            {
-                s.clone()
-            }
-            _ => {
-                problems.push(format!(
-                    "`agent_version` must be a string of 1 to {MAX_VERSION_LEN} printable characters"
-                ));
-                String::new()
-            }
-        };
+        let agent_version = agent_version(obj, &mut problems);
         let outbox_depth = match obj.get("outbox_depth").and_then(Value::as_u64) {
             Some(n) => n,
             None => {
@@ -99,32 +108,7 @@ impl Checkin {
                 String::new()
             }
         };
-        let alarms = match obj.get("alarms") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) if list.len() <= MAX_ALARMS => {
-                let mut out = Vec::new();
-                for a in list {
-                    match a.as_str() {
-                        Some(s) if !s.is_empty() && s.len() <= MAX_ALARM_LEN && printable(s) => {
-                            out.push(s.to_string())
-                        }
-                        _ => {
-                            problems.push(format!(
-                                "each alarm must be a string of 1 to {MAX_ALARM_LEN} printable characters"
-                            ));
-                            break;
-                        }
-                    }
-                }
-                out
-            }
-            Some(_) => {
-                problems.push(format!(
-                    "`alarms` must be a list of at most {MAX_ALARMS} strings"
-                ));
-                Vec::new()
-            }
-        };
+        let alarms = alarms(obj, &mut problems);
         if outbox_depth > i64::MAX as u64 {
             problems.push("`outbox_depth` is out of range".to_string());
         }
@@ -140,6 +124,49 @@ impl Checkin {
             health,
             alarms,
         })
+    }
+}
+
+fn agent_version(obj: &Map<String, Value>, problems: &mut Vec<String>) -> String {
+    match obj.get("agent_version") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_VERSION_LEN && printable(s) => {
+            s.clone()
+        }
+        _ => {
+            problems.push(format!(
+                "`agent_version` must be a string of 1 to {MAX_VERSION_LEN} printable characters"
+            ));
+            String::new()
+        }
+    }
+}
+
+fn alarms(obj: &Map<String, Value>, problems: &mut Vec<String>) -> Vec<String> {
+    match obj.get("alarms") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) if list.len() <= MAX_ALARMS => {
+            let mut out = Vec::new();
+            for a in list {
+                match a.as_str() {
+                    Some(s) if !s.is_empty() && s.len() <= MAX_ALARM_LEN && printable(s) => {
+                        out.push(s.to_string())
+                    }
+                    _ => {
+                        problems.push(format!(
+                                "each alarm must be a string of 1 to {MAX_ALARM_LEN} printable characters"
+                            ));
+                        break;
+                    }
+                }
+            }
+            out
+        }
+        Some(_) => {
+            problems.push(format!(
+                "`alarms` must be a list of at most {MAX_ALARMS} strings"
+            ));
+            Vec::new()
+        }
     }
 }
 
@@ -161,53 +188,19 @@ pub enum CheckinStoreError {
     Invalid(String),
 }
 
-/// The check-in table in `ledgerd.sqlite`.
+/// The check-in table of the state database.
 pub struct CheckinStore {
-    db: Mutex<Connection>,
-}
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS checkins (
-    site TEXT NOT NULL,
-    appliance TEXT NOT NULL,
-    received_ms INTEGER NOT NULL,
-    agent_version TEXT NOT NULL,
-    outbox_depth INTEGER NOT NULL,
-    oldest_undelivered_age_secs INTEGER,
-    last_receipt_index INTEGER,
-    last_checkpoint_size INTEGER,
-    health TEXT NOT NULL,
-    alarms TEXT NOT NULL,
-    checkins INTEGER NOT NULL,
-    PRIMARY KEY (site, appliance)
-);
-";
-
-/// Converts a `u64` for storage, saturating at `i64::MAX`; SQLite integers are signed.
-fn to_stored(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
-}
-
-/// Converts a stored non-negative integer back (a negative one reads as 0).
-fn from_stored(v: i64) -> u64 {
-    v.max(0) as u64
+    db: Arc<StateDb>,
 }
 
 impl CheckinStore {
-    /// Opens the check-in table in `<data_dir>/ledgerd.sqlite`.
-    pub fn open(data_dir: &Path) -> Result<CheckinStore, CheckinStoreError> {
-        let conn = Connection::open(data_dir.join("ledgerd.sqlite"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(CheckinStore {
-            db: Mutex::new(conn),
-        })
+    /// The check-in table of `db`.
+    pub fn new(db: Arc<StateDb>) -> CheckinStore {
+        CheckinStore { db }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+        self.db.conn()
     }
 
     /// Stores `checkin` as the latest of `chain`, received at `now_ms`.
@@ -235,12 +228,12 @@ impl CheckinStore {
             params![
                 chain.site_id.as_str(),
                 chain.appliance_id.as_str(),
-                to_stored(now_ms),
+                to_sql(now_ms),
                 checkin.agent_version,
-                to_stored(checkin.outbox_depth),
-                checkin.oldest_undelivered_age_secs.map(to_stored),
-                checkin.last_receipt_index.map(to_stored),
-                checkin.last_checkpoint_size.map(to_stored),
+                to_sql(checkin.outbox_depth),
+                checkin.oldest_undelivered_age_secs.map(to_sql),
+                checkin.last_receipt_index.map(to_sql),
+                checkin.last_checkpoint_size.map(to_sql),
                 checkin.health,
                 alarms,
             ],
@@ -280,14 +273,14 @@ impl CheckinStore {
                     Ok((
                         a,
                         StoredCheckin {
-                            received_at_ms: from_stored(rec),
-                            checkins: from_stored(n),
+                            received_at_ms: from_sql(rec),
+                            checkins: from_sql(n),
                             checkin: Checkin {
                                 agent_version: ver,
-                                outbox_depth: from_stored(depth),
-                                oldest_undelivered_age_secs: oldest.map(from_stored),
-                                last_receipt_index: receipt.map(from_stored),
-                                last_checkpoint_size: cp.map(from_stored),
+                                outbox_depth: from_sql(depth),
+                                oldest_undelivered_age_secs: oldest.map(from_sql),
+                                last_receipt_index: receipt.map(from_sql),
+                                last_checkpoint_size: cp.map(from_sql),
                                 health,
                                 alarms,
                             },
@@ -339,7 +332,7 @@ mod tests {
                  "health": "fine", "alarms": [1]}"#,
         )
         .unwrap_err();
-        assert_eq!(e.code, "invalid_checkin");
+        assert_eq!(e.code(), "invalid_checkin");
         for needle in [
             "agent_version",
             "outbox_depth",
@@ -347,7 +340,7 @@ mod tests {
             "health",
             "alarm",
         ] {
-            assert!(e.message.contains(needle), "{needle} in {}", e.message);
+            assert!(e.0.contains(needle), "{needle} in {}", e.0);
         }
         assert!(Checkin::from_json(b"[]").is_err());
         assert!(Checkin::from_json(b"not json").is_err());

@@ -13,31 +13,71 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::anchoring::{now_ms, StampRecord};
+use super::endpoint::{endpoint, enumeration, string, uint, Endpoint, Op};
+use super::extract::Admin;
+use super::openapi::{nullable_uint, stamp_schema, verified_block_schema};
+use super::params::parse_u64;
+use crate::anchoring::StampRecord;
+use crate::clock::now_ms;
 use crate::error::AppError;
-use crate::reads::{self, blocking, parse_u64};
-use crate::server::AppState;
+use crate::log_reads::{self, blocking};
+use crate::state::AppState;
 
-type St = State<Arc<AppState>>;
+type Shared = State<Arc<AppState>>;
 
 /// Most stamps in one list answer.
 const MAX_LIST: usize = 1000;
 
-/// The anchoring routes, merged into the main router.
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/v1/anchors", get(list))
-        .route("/v1/anchors/{size}", get(one))
-        .route("/v1/anchors/{size}/ots", get(ots))
-        .route("/v1/anchored-receipts/{index}", get(anchored_receipt))
-        .route("/v1/admin/anchors/stamp-now", post(stamp_now))
+/// The routes of this file.
+pub fn endpoints() -> Vec<Endpoint> {
+    let size = json!({"type": "string", "pattern": "^[0-9]{1,20}$"});
+    vec![
+        endpoint(
+            Op::new("get", "/v1/anchors", "anchoring", "Checkpoint stamps, newest first")
+                .query("before", size.clone(), "largest tree size to list (inclusive)")
+                .query("limit", size, "at most this many (1..=1000, default 100)")
+                .json("200", "stamps", json!({"type": "object", "required": ["enabled", "anchors"], "properties": {
+                    "enabled": {"type": "boolean"},
+                    "anchors": {"type": "array", "items": stamp_schema()},
+                    "next_before": nullable_uint()}})),
+            get(list),
+        ),
+        endpoint(
+            Op::new("get", "/v1/anchors/{size}", "anchoring", "The stamp of the checkpoint of this size")
+                .json("200", "stamp", stamp_schema())
+                .error("404", "that checkpoint has no stamp"),
+            get(one),
+        ),
+        endpoint(
+            Op::new("get", "/v1/anchors/{size}/ots", "anchoring", "The detached OpenTimestamps proof of that checkpoint")
+                .response("200", ".ots file", Some(("application/octet-stream", json!({"type": "string", "format": "binary"}))))
+                .error("404", "no stamp, or the submission failed"),
+            get(ots),
+        ),
+        endpoint(
+            Op::new("get", "/v1/anchored-receipts/{index}", "anchoring", "Receipt against the newest stamped checkpoint covering the entry, with its .ots")
+                .json("200", "anchored receipt", json!({"type": "object", "required": ["index", "tree_size", "status", "checkpoint", "receipt", "ots"], "properties": {
+                    "index": uint(), "tree_size": uint(), "status": enumeration(&["pending", "complete"]),
+                    "bitcoin_heights": {"type": "array", "items": uint()},
+                    "bitcoin_verified": verified_block_schema(),
+                    "checkpoint": string(), "receipt": string(), "ots": string()}}))
+                .error("404", "no stamped checkpoint covers the entry yet"),
+            get(anchored_receipt),
+        ),
+        endpoint(
+            Op::new("post", "/v1/admin/anchors/stamp-now", "anchoring", "End the current anchoring interval now")
+                .admin()
+                .json("202", "requested", json!({"type": "object", "required": ["requested", "tree_size"], "properties": {"requested": {"type": "boolean"}, "tree_size": uint()}}))
+                .error("409", "anchoring is disabled"),
+            post(stamp_now),
+        ),
+    ]
 }
 
 fn anchor_error(e: crate::anchoring::AnchorError) -> AppError {
@@ -71,7 +111,7 @@ struct ListQuery {
     limit: Option<String>,
 }
 
-async fn list(State(s): St, Query(q): Query<ListQuery>) -> Result<Json<Value>, AppError> {
+async fn list(State(s): Shared, Query(q): Query<ListQuery>) -> Result<Json<Value>, AppError> {
     let before = match q.before.as_deref() {
         Some(b) => parse_u64("before", b)?,
         None => u64::MAX,
@@ -116,12 +156,12 @@ async fn find(s: &Arc<AppState>, size: &str) -> Result<StampRecord, AppError> {
         .ok_or_else(|| AppError::not_found(format!("no stamp for the checkpoint of size {size}")))
 }
 
-async fn one(State(s): St, Path(size): Path<String>) -> Result<Json<Value>, AppError> {
+async fn one(State(s): Shared, Path(size): Path<String>) -> Result<Json<Value>, AppError> {
     let record = find(&s, &size).await?;
     Ok(Json(stamp_json(&s, &record)))
 }
 
-async fn ots(State(s): St, Path(size): Path<String>) -> Result<Response, AppError> {
+async fn ots(State(s): Shared, Path(size): Path<String>) -> Result<Response, AppError> {
     let record = find(&s, &size).await?;
     let bytes = record.ots_bytes().ok_or_else(|| {
         AppError::not_found(format!(
@@ -146,7 +186,7 @@ async fn ots(State(s): St, Path(size): Path<String>) -> Result<Response, AppErro
 }
 
 async fn anchored_receipt(
-    State(s): St,
+    State(s): Shared,
     Path(index): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let index = parse_u64("index", &index)?;
@@ -156,8 +196,8 @@ async fn anchored_receipt(
         .ok_or_else(|| {
             AppError::not_found(format!("no stamped checkpoint covers entry {index} yet"))
         })?;
-    let receipt = reads::receipt(&s, index, Some(record.tree_size)).await?;
-    let checkpoint = reads::checkpoint(&s, Some(record.tree_size)).await?;
+    let receipt = log_reads::receipt(&s, index, Some(record.tree_size)).await?;
+    let checkpoint = log_reads::checkpoint(&s, Some(record.tree_size)).await?;
     let ots = record
         .ots_bytes()
         .ok_or_else(|| AppError::internal(format!("stamp {} has no .ots", record.tree_size)))?;
@@ -173,8 +213,7 @@ async fn anchored_receipt(
     })))
 }
 
-async fn stamp_now(State(s): St, headers: HeaderMap) -> Result<Response, AppError> {
-    crate::http::admin(&s, &headers)?;
+async fn stamp_now(State(s): Shared, _admin: Admin) -> Result<Response, AppError> {
     if !s.anchoring.settings().enabled {
         return Err(AppError::conflict(
             "anchoring_disabled",

@@ -1,6 +1,6 @@
-//! Read operations shared by HTTP and gRPC: checkpoints, receipts, consistency proofs,
-//! records. Each runs its RocksDB reads on the blocking pool and answers with an
-//! [`AppError`] on failure.
+//! Read operations shared by the HTTP and gRPC edges: checkpoints, receipts, consistency
+//! proofs, records. Each runs its RocksDB and SQLite reads on the blocking pool and
+//! answers with an [`AppError`] on failure.
 
 use std::sync::Arc;
 
@@ -8,43 +8,30 @@ use ledger::CheckpointInfo;
 use ledger_core::checkpoint::Checkpoint;
 use ledger_core::hash::Hash;
 use ledger_core::note::Note;
+use ledger_core::receipt::Receipt;
 use ledger_record::{ChainId, Record};
 
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::proofs::{receipt_text, CachedSource};
-use crate::server::AppState;
+use crate::state::AppState;
 
-/// Runs blocking work (RocksDB, SQLite) off the async workers.
+/// Runs blocking work that answers with an [`AppError`] through
+/// [`crate::blocking::blocking`].
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
+    crate::blocking::blocking(f)
         .await
         .map_err(AppError::internal)?
 }
 
-/// Parses a decimal `u64` from a path or query, with a stable error.
-pub fn parse_u64(what: &str, s: &str) -> Result<u64, AppError> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AppError::bad_request(
-            "invalid_request",
-            format!(
-                "{what} must be a decimal number, got `{}`",
-                s.chars().take(32).collect::<String>()
-            ),
-        ));
-    }
-    s.parse()
-        .map_err(|_| AppError::bad_request("invalid_request", format!("{what} is out of range")))
-}
-
-/// Parses a hex SHA-256.
-pub fn parse_hash(s: &str) -> Result<Hash, AppError> {
-    hex::decode(s)
-        .ok()
-        .and_then(|b| Hash::from_slice(&b))
-        .ok_or_else(|| AppError::bad_request("invalid_request", "a hash is 64 hex digits"))
+/// The C2SP tlog-proof text of an entry, from its audit path and the signed checkpoint
+/// note the path leads to.
+pub fn receipt_text(index: u64, proof: Vec<Hash>, note: &[u8]) -> Result<String, AppError> {
+    let note = std::str::from_utf8(note).map_err(AppError::internal)?;
+    Receipt::new(index, proof, note)
+        .map(|r| r.to_text())
+        .map_err(AppError::internal)
 }
 
 /// The signed checkpoint of exactly `size` leaves, or the latest.
@@ -93,8 +80,7 @@ pub async fn receipt(
     let log = state.log.clone();
     let size = cp.size;
     let proof = blocking(move || {
-        CachedSource::new(&log)
-            .inclusion_proof(index, size)
+        log.inclusion_proof(index, size)
             .map_err(|e| AppError::from_ledger(e, 1))
     })
     .await?;
@@ -192,14 +178,16 @@ pub async fn chain_records(
         let found = index
             .chain_range(&chain, from, to, MAX_RANGE as usize)
             .map_err(AppError::internal)?;
-        let source = CachedSource::new(&log);
+        let prover = log
+            .inclusion_prover(cp_size)
+            .map_err(|e| AppError::from_ledger(e, 1))?;
         let mut out = Vec::with_capacity(found.len());
         for e in found.into_iter().filter(|e| e.index < cp_size) {
             let bytes = log
                 .entry(e.index)
                 .map_err(|e| AppError::from_ledger(e, 1))?;
-            let proof = source
-                .inclusion_proof(e.index, cp_size)
+            let proof = prover
+                .proof(e.index)
                 .map_err(|e| AppError::from_ledger(e, 1))?;
             out.push(ChainRecord {
                 sequence: e.sequence,

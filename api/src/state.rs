@@ -1,0 +1,124 @@
+//! The server's shared state: the log, the intake, the credential store, the query
+//! index, anchoring and check-ins, opened once from the data directory and shared by
+//! the HTTP and gRPC edges and the background tasks.
+
+use std::sync::Arc;
+
+use ledger::{Log, LogConfig, SequencerConfig};
+use ledger_index::{IndexError, QueryIndex};
+
+use crate::anchoring::{AnchorError, Anchoring};
+use crate::auth::{Auth, AuthStoreError};
+use crate::checkins::CheckinStore;
+use crate::config::Config;
+use crate::intake::{Intake, IntakeConfig, IntakeOpenError};
+use crate::operator::{OperatorKey, OperatorKeyError};
+use crate::state_db::{StateDb, StateDbError};
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub config: Config,
+    pub log: Arc<Log>,
+    pub intake: Arc<Intake>,
+    pub auth: Arc<Auth>,
+    pub index: Arc<QueryIndex>,
+    pub anchoring: Arc<Anchoring>,
+    /// Agent check-ins (not log records), in the state database.
+    pub checkins: Arc<CheckinStore>,
+    /// `ledgerd.sqlite`, shared by `auth` and `checkins`; copied by backups.
+    pub state_db: Arc<StateDb>,
+    /// One evidence-package export at a time: an export holds its whole package in
+    /// memory (hundreds of MB for a large site), so concurrent ones answer 503.
+    pub exports: Arc<tokio::sync::Semaphore>,
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("opening the log in {dir}: {source}")]
+    Ledger {
+        dir: String,
+        #[source]
+        source: ledger::LedgerError,
+    },
+    #[error(transparent)]
+    OperatorKey(#[from] OperatorKeyError),
+    #[error(transparent)]
+    Auth(#[from] AuthStoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Anchor(#[from] AnchorError),
+    #[error(transparent)]
+    StateDb(#[from] StateDbError),
+    #[error("rebuilding intake state from the log: {0}")]
+    Intake(#[from] IntakeOpenError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("gRPC server: {0}")]
+    Grpc(String),
+    #[error("background task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl AppState {
+    /// Opens (creating on first start) the log, the operator key, the state database
+    /// and the query index in the data directory, then rebuilds the intake state from
+    /// the log. Blocking: call it before starting the runtime's servers or on the blocking
+    /// pool.
+    pub fn open(config: Config) -> Result<AppState, ServerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::Io {
+            what: format!("creating data directory {}", config.data_dir.display()),
+            source,
+        })?;
+        let mut log_config = LogConfig::new(&config.data_dir, &config.origin);
+        log_config.sequencer = SequencerConfig {
+            max_batch: config.sequencer_max_batch,
+            max_delay: config.sequencer_max_delay,
+            queue_capacity: config.sequencer_queue_capacity,
+        };
+        let log = Arc::new(Log::open(log_config).map_err(|source| ServerError::Ledger {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?);
+        let operator = OperatorKey::load_or_create(&config.data_dir.join("operator.key"))?;
+        let state_db = Arc::new(StateDb::open(&config.data_dir)?);
+        let auth = Arc::new(Auth::open(
+            state_db.clone(),
+            &config.data_dir,
+            config.admin_token_sha256,
+        )?);
+        let anchoring = Arc::new(Anchoring::open(log.clone(), config.anchor.clone())?);
+        let checkins = Arc::new(CheckinStore::new(state_db.clone()));
+        let index = Arc::new(QueryIndex::open(&config.data_dir)?);
+        index.catch_up(&log)?;
+        let intake = Arc::new(
+            Intake::open(
+                log.clone(),
+                operator,
+                IntakeConfig {
+                    max_future_skew: config.max_future_skew,
+                    max_batch_records: config.max_batch_records,
+                    retry_after_secs: config.retry_after_secs,
+                    operator_chain: config.operator_chain(),
+                },
+            )
+            .map_err(ServerError::Intake)?,
+        );
+        Ok(AppState {
+            config,
+            log,
+            intake,
+            auth,
+            index,
+            anchoring,
+            checkins,
+            state_db,
+            exports: Arc::new(tokio::sync::Semaphore::new(1)),
+        })
+    }
+}
