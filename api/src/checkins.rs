@@ -18,6 +18,7 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::error_code::ErrorCode;
 use crate::state_db::StateDb;
 
 /// Longest accepted `agent_version`.
@@ -46,8 +47,8 @@ pub struct InvalidCheckin(pub String);
 
 impl InvalidCheckin {
     /// The stable machine-readable code of the answer.
-    pub fn code(&self) -> &'static str {
-        "invalid_checkin"
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidCheckin
     }
 }
 

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ledger::LedgerError;
 
+use crate::error_code::ErrorCode;
 use crate::intake::{ErrorKind, IntakeError};
 
 /// An error answered to a client.
@@ -16,14 +17,14 @@ pub struct AppError {
     pub status: StatusCode,
     /// Stable, machine-readable reason, e.g. `sequence_gap`. Also the label of the
     /// rejects-by-reason metric.
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds for `Retry-After` (back-pressure only).
     pub retry_after: Option<u64>,
 }
 
 impl AppError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> AppError {
         AppError {
             status,
             code,
@@ -32,28 +33,32 @@ impl AppError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::NOT_FOUND, "not_found", message)
+        AppError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     pub fn unauthorized(message: impl Into<String>) -> AppError {
-        AppError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+        AppError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            message,
+        )
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> AppError {
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::FORBIDDEN, code, message)
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::CONFLICT, code, message)
     }
 
     /// A well-formed request that fails a verification rule (signature, key, clock).
-    pub fn rejected(code: &'static str, message: impl Into<String>) -> AppError {
+    pub fn rejected(code: ErrorCode, message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
@@ -68,7 +73,7 @@ impl AppError {
     pub fn busy_with(retry_after: u64, message: impl Into<String>) -> AppError {
         AppError {
             retry_after: Some(retry_after),
-            ..AppError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+            ..AppError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, message)
         }
     }
 
@@ -77,7 +82,7 @@ impl AppError {
         tracing::error!("internal error: {detail}");
         AppError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal server error; the operator can find the details in the server log",
         )
     }
@@ -90,20 +95,22 @@ impl AppError {
                 tracing::error!("ledger stopped: {reason}");
                 AppError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     "the ledger is not accepting appends; the operator must look at the server log",
                 )
             }
             LedgerError::NotFound { what } => AppError::not_found(format!("{what} not found")),
-            LedgerError::InvalidRequest(m) => AppError::bad_request("invalid_request", m),
-            LedgerError::Proof(p) => AppError::bad_request("invalid_request", p.to_string()),
+            LedgerError::InvalidRequest(m) => AppError::bad_request(ErrorCode::InvalidRequest, m),
+            LedgerError::Proof(p) => {
+                AppError::bad_request(ErrorCode::InvalidRequest, p.to_string())
+            }
             LedgerError::EntryTooLarge { len } => AppError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
+                ErrorCode::TooLarge,
                 format!("entry is {len} bytes; one log entry is at most 65535 bytes"),
             ),
             LedgerError::EmptyEntry => {
-                AppError::bad_request("empty", "empty entries are not accepted")
+                AppError::bad_request(ErrorCode::Empty, "empty entries are not accepted")
             }
             other => AppError::internal(other),
         }
@@ -124,7 +131,7 @@ impl AppError {
             _ => Code::Internal,
         };
         let mut status = tonic::Status::new(code, self.message.clone());
-        if let Ok(v) = self.code.parse() {
+        if let Ok(v) = self.code.as_str().parse() {
             status.metadata_mut().insert("x-error-code", v);
         }
         if let Some(secs) = self.retry_after {
@@ -137,7 +144,7 @@ impl AppError {
 
     /// The JSON body of an error answer: `{"error": {"code": …, "message": …}}`.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": { "code": self.code, "message": self.message } })
+        serde_json::json!({ "error": { "code": self.code.as_str(), "message": self.message } })
     }
 }
 
@@ -145,11 +152,11 @@ impl From<ledger_record::BatchBodyError> for AppError {
     fn from(e: ledger_record::BatchBodyError) -> AppError {
         match e {
             ledger_record::BatchBodyError::Malformed(_) => {
-                AppError::bad_request("invalid_batch", e.to_string())
+                AppError::bad_request(ErrorCode::InvalidBatch, e.to_string())
             }
             ledger_record::BatchBodyError::TooMany { .. } => AppError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "too_many_records",
+                ErrorCode::TooManyRecords,
                 e.to_string(),
             ),
         }

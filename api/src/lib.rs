@@ -23,6 +23,7 @@ pub mod checkins;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod error_code;
 pub mod export;
 pub mod grpc;
 pub mod http;

@@ -13,6 +13,7 @@ use ledger_record::{ChainId, Record};
 
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::error_code::ErrorCode;
 use crate::state::AppState;
 
 /// Runs blocking work that answers with an [`AppError`] through
@@ -96,7 +97,7 @@ pub async fn consistency(
     let to = to.unwrap_or(state.log.latest().size);
     if from == 0 || from > to {
         return Err(AppError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!(
                 "consistency proofs need 0 < from ≤ to (RFC 9162 §2.1.4); got from={from}, to={to}"
             ),
@@ -167,7 +168,7 @@ pub async fn chain_records(
     }
     if from == 0 || to < from || to - from >= MAX_RANGE {
         return Err(AppError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("sequence range must satisfy 1 ≤ from ≤ to < from + {MAX_RANGE}"),
         ));
     }

@@ -14,6 +14,8 @@ use std::collections::BTreeSet;
 use ledger_index::Scope;
 use ledger_record::ChainId;
 
+use crate::error_code::ErrorCode;
+
 pub use store::{Auth, AuthStoreError, EnrolmentToken};
 
 /// What a presented credential allows.
@@ -101,17 +103,17 @@ pub enum AuthError {
 
 impl AuthError {
     /// The stable machine-readable code of the answer.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuthError::NoCredential | AuthError::ExpiredCredential => "unauthenticated",
-            AuthError::UnknownCredential => "unauthenticated",
-            AuthError::AdminOnly => "admin_only",
-            AuthError::ReadTokenRequired => "read_token_required",
-            AuthError::ApplianceOnly => "appliance_only",
-            AuthError::EnrolmentTokenUnknown => "enrolment_token_invalid",
-            AuthError::EnrolmentTokenUsed(_) => "enrolment_token_used",
-            AuthError::EnrolmentTokenExpired(_) => "enrolment_token_expired",
-            AuthError::Store(_) => "internal",
+            AuthError::NoCredential | AuthError::ExpiredCredential => ErrorCode::Unauthenticated,
+            AuthError::UnknownCredential => ErrorCode::Unauthenticated,
+            AuthError::AdminOnly => ErrorCode::AdminOnly,
+            AuthError::ReadTokenRequired => ErrorCode::ReadTokenRequired,
+            AuthError::ApplianceOnly => ErrorCode::ApplianceOnly,
+            AuthError::EnrolmentTokenUnknown => ErrorCode::EnrolmentTokenInvalid,
+            AuthError::EnrolmentTokenUsed(_) => ErrorCode::EnrolmentTokenUsed,
+            AuthError::EnrolmentTokenExpired(_) => ErrorCode::EnrolmentTokenExpired,
+            AuthError::Store(_) => ErrorCode::Internal,
         }
     }
 }

@@ -18,6 +18,7 @@ use super::extract::Admin;
 use super::params::{chain, parse_json};
 use super::respond::{appended_json, b64};
 use crate::error::AppError;
+use crate::error_code::ErrorCode;
 use crate::log_reads::blocking;
 use crate::state::AppState;
 
@@ -89,7 +90,7 @@ async fn issue_enrolment_token(
     let subject = chain(&req.site_id, &req.appliance_id)?;
     if subject == s.intake.config().operator_chain {
         return Err(AppError::bad_request(
-            "operator_only",
+            ErrorCode::OperatorOnly,
             "that is the operator's own chain",
         ));
     }
@@ -127,14 +128,14 @@ async fn issue_read_token(
     let req: ReadTokenRequest = parse_json(&body)?;
     if req.sites.is_empty() {
         return Err(AppError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "`sites` must name at least one site",
         ));
     }
     let mut sites = BTreeSet::new();
     for site in req.sites {
         Id::check(&site).map_err(|e| {
-            AppError::bad_request("invalid_request", format!("site id {site}: {e}"))
+            AppError::bad_request(ErrorCode::InvalidRequest, format!("site id {site}: {e}"))
         })?;
         sites.insert(site);
     }
@@ -173,7 +174,7 @@ async fn revoke(
         "superseded" => RevocationReason::Superseded,
         other => {
             return Err(AppError::bad_request(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("reason `{other}`: expected unspecified, key_compromise, decommissioned or superseded"),
             ))
         }
@@ -204,7 +205,7 @@ async fn backup(State(s): Shared, _admin: Admin, body: Bytes) -> Result<Json<Val
     let report = blocking(move || {
         crate::backup::backup(&state, &target).map_err(|e| {
             if e.is_bad_target() {
-                AppError::bad_request("invalid_backup_target", e.to_string())
+                AppError::bad_request(ErrorCode::InvalidBackupTarget, e.to_string())
             } else {
                 AppError::internal(e)
             }

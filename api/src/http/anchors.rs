@@ -26,6 +26,7 @@ use super::params::parse_u64;
 use crate::anchoring::StampRecord;
 use crate::clock::now_ms;
 use crate::error::AppError;
+use crate::error_code::ErrorCode;
 use crate::log_reads::{self, blocking};
 use crate::state::AppState;
 
@@ -216,7 +217,7 @@ async fn anchored_receipt(
 async fn stamp_now(State(s): Shared, _admin: Admin) -> Result<Response, AppError> {
     if !s.anchoring.settings().enabled {
         return Err(AppError::conflict(
-            "anchoring_disabled",
+            ErrorCode::AnchoringDisabled,
             "anchoring is disabled (anchor_enabled = false)",
         ));
     }

@@ -16,6 +16,7 @@ use super::endpoint::{endpoint, sref, Endpoint, Op};
 use super::params::parse_json;
 use super::respond::appended_json;
 use crate::error::AppError;
+use crate::error_code::ErrorCode;
 use crate::log_reads::blocking;
 use crate::state::AppState;
 
@@ -58,7 +59,7 @@ struct EnrolRequest {
 pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, AppError> {
     let bad = || {
         AppError::bad_request(
-            "invalid_public_key",
+            ErrorCode::InvalidPublicKey,
             "public_key must be 64 hex digits of a valid Ed25519 key",
         )
     };

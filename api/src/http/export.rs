@@ -16,6 +16,7 @@ use super::endpoint::{endpoint, string, Endpoint, Op};
 use super::extract::Caller;
 use super::params::parse_u64;
 use crate::error::AppError;
+use crate::error_code::ErrorCode;
 use crate::export::{export_from_state, to_tar, ExportError, ExportRequest};
 use crate::log_reads::blocking;
 use crate::state::AppState;
@@ -64,7 +65,7 @@ struct ExportQuery {
 
 /// Parses `sites`, `from_ms`, `to_ms` into a request.
 fn request(q: &ExportQuery) -> Result<ExportRequest, AppError> {
-    let bad = |m: String| AppError::bad_request("invalid_request", m);
+    let bad = |m: String| AppError::bad_request(ErrorCode::InvalidRequest, m);
     let sites_text = q
         .sites
         .as_deref()

@@ -18,6 +18,7 @@ use super::params::{opt_u64, parse_hash, parse_u64, RangeQuery};
 use super::respond::{b64, text};
 use crate::auth::bearer;
 use crate::error::AppError;
+use crate::error_code::ErrorCode;
 use crate::log_reads::{self, blocking};
 use crate::state::AppState;
 
@@ -37,6 +38,12 @@ fn size_pattern() -> Value {
 
 /// The routes of this file.
 pub fn endpoints() -> Vec<Endpoint> {
+    let mut all = tree_endpoints();
+    all.extend(receipt_and_key_endpoints());
+    all
+}
+
+fn tree_endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(
             Op::new(
@@ -103,6 +110,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             .error("404", "no such entry or tree size"),
             get(receipt),
         ),
+    ]
+}
+
+fn receipt_and_key_endpoints() -> Vec<Endpoint> {
+    vec![
         endpoint(
             size_query(Op::new(
                 "get",
@@ -216,7 +228,7 @@ async fn tile(
 
 async fn consistency(State(s): Shared, Query(q): Query<RangeQuery>) -> Result<Response, AppError> {
     let from = opt_u64("from", &q.from)?
-        .ok_or_else(|| AppError::bad_request("invalid_request", "`from` is required"))?;
+        .ok_or_else(|| AppError::bad_request(ErrorCode::InvalidRequest, "`from` is required"))?;
     let to = opt_u64("to", &q.to)?;
     let proof = log_reads::consistency(&s, from, to).await?;
     let mut body = String::new();

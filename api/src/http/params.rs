@@ -14,20 +14,22 @@ use serde::Deserialize;
 
 use crate::clock::now_ms;
 use crate::error::AppError;
+use crate::error_code::ErrorCode;
 
 /// Parses a decimal `u64` from a path or query, with a stable error.
 pub fn parse_u64(what: &str, s: &str) -> Result<u64, AppError> {
     if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AppError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!(
                 "{what} must be a decimal number, got `{}`",
                 s.chars().take(32).collect::<String>()
             ),
         ));
     }
-    s.parse()
-        .map_err(|_| AppError::bad_request("invalid_request", format!("{what} is out of range")))
+    s.parse().map_err(|_| {
+        AppError::bad_request(ErrorCode::InvalidRequest, format!("{what} is out of range"))
+    })
 }
 
 /// Parses a hex SHA-256.
@@ -35,7 +37,7 @@ pub fn parse_hash(s: &str) -> Result<Hash, AppError> {
     hex::decode(s)
         .ok()
         .and_then(|b| Hash::from_slice(&b))
-        .ok_or_else(|| AppError::bad_request("invalid_request", "a hash is 64 hex digits"))
+        .ok_or_else(|| AppError::bad_request(ErrorCode::InvalidRequest, "a hash is 64 hex digits"))
 }
 
 /// An optional decimal query value.
@@ -54,13 +56,14 @@ pub struct RangeQuery {
 /// A JSON request body.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body)
-        .map_err(|e| AppError::bad_request("invalid_json", format!("request body: {e}")))
+        .map_err(|e| AppError::bad_request(ErrorCode::InvalidJson, format!("request body: {e}")))
 }
 
 /// The chain named by a site and an appliance path segment.
 pub fn chain(site: &str, appliance: &str) -> Result<ChainId, AppError> {
     let id = |what: &str, s: &str| {
-        Id::new(s).map_err(|e| AppError::bad_request("invalid_request", format!("{what}: {e}")))
+        Id::new(s)
+            .map_err(|e| AppError::bad_request(ErrorCode::InvalidRequest, format!("{what}: {e}")))
     };
     Ok(ChainId::new(
         id("site id", site)?,
@@ -85,11 +88,12 @@ pub struct QueryParams(HashMap<String, String>);
 
 impl QueryParams {
     pub fn new(params: Params, allowed: &[&str]) -> Result<QueryParams, AppError> {
-        let Query(map) = params
-            .map_err(|e| AppError::bad_request("invalid_request", format!("query string: {e}")))?;
+        let Query(map) = params.map_err(|e| {
+            AppError::bad_request(ErrorCode::InvalidRequest, format!("query string: {e}"))
+        })?;
         if let Some(bad) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(AppError::bad_request(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!(
                     "unknown query parameter `{}`; accepted: {}",
                     bad.chars().take(64).collect::<String>(),
@@ -120,7 +124,7 @@ impl QueryParams {
             .map(|v| {
                 parse(v).ok_or_else(|| {
                     AppError::bad_request(
-                        "invalid_request",
+                        ErrorCode::InvalidRequest,
                         format!("`{name}` must be one of {expected}"),
                     )
                 })
@@ -134,7 +138,7 @@ impl QueryParams {
             .map(|v| {
                 parse_day(v).ok_or_else(|| {
                     AppError::bad_request(
-                        "invalid_request",
+                        ErrorCode::InvalidRequest,
                         format!("`{name}` must be a date YYYY-MM-DD (UTC, from 1970)"),
                     )
                 })
@@ -147,7 +151,7 @@ impl QueryParams {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT as u64).contains(&n) => Ok(n as usize),
             Some(_) => Err(AppError::bad_request(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("`limit` must be between 1 and {MAX_LIMIT}"),
             )),
         }
@@ -177,7 +181,7 @@ impl QueryParams {
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
                 return Err(AppError::bad_request(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "`from_day` is after `to_day`",
                 ));
             }

@@ -32,6 +32,12 @@ fn sequence() -> Value {
 
 /// The routes of this file.
 pub fn endpoints() -> Vec<Endpoint> {
+    let mut all = append_endpoints();
+    all.extend(lookup_endpoints());
+    all
+}
+
+fn append_endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(
             Op::new(
@@ -85,6 +91,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             .error("404", "no such record, or outside the credential's sites"),
             get(get_record),
         ),
+    ]
+}
+
+fn lookup_endpoints() -> Vec<Endpoint> {
+    vec![
         endpoint(
             Op::new(
                 "get",

@@ -16,6 +16,7 @@ use super::extract::Reader;
 use super::params::{Params, QueryParams};
 use super::respond::json_ok;
 use crate::error::AppError;
+use crate::error_code::ErrorCode;
 use crate::log_reads::blocking;
 use crate::state::AppState;
 
@@ -152,7 +153,7 @@ async fn daily_counts(
     };
     if to - from >= MAX_DAYS {
         return Err(AppError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("at most {MAX_DAYS} days per request"),
         ));
     }

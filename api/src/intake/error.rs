@@ -13,6 +13,8 @@ use ledger::LedgerError;
 use ledger_core::hash::Hash;
 use ledger_record::{ChainId, KeyId, RecordError};
 
+use crate::error_code::ErrorCode;
+
 /// What sort of failure an [`IntakeError`] is, independent of any protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -197,33 +199,35 @@ impl IntakeError {
     }
 
     /// The stable, machine-readable reason, e.g. `sequence_gap`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            IntakeError::TooManyRecords { .. } => "too_many_records",
+            IntakeError::TooManyRecords { .. } => ErrorCode::TooManyRecords,
             IntakeError::Undecodable(e) => decode_code(e),
             IntakeError::OperatorChain { .. }
             | IntakeError::OperatorOnlyRecord
-            | IntakeError::OperatorSubject { .. } => "operator_only",
-            IntakeError::WrongAppliance { .. } => "wrong_appliance",
-            IntakeError::NotAnAppliance => "not_an_appliance",
-            IntakeError::SequenceReplayed { .. } => "sequence_replayed",
-            IntakeError::SequenceGap { .. } => "sequence_gap",
-            IntakeError::PrevHashMismatch { .. } => "prev_hash_mismatch",
-            IntakeError::FutureTime { .. } => "future_time",
-            IntakeError::KeyRevoked { .. } => "key_revoked",
-            IntakeError::KeyRotated { .. } => "key_rotated",
-            IntakeError::WrongKey { .. } => "wrong_key",
-            IntakeError::UnknownKey { .. } => "unknown_key",
-            IntakeError::BadSignature { .. } => "bad_signature",
-            IntakeError::AlreadyEnrolled { .. } => "already_enrolled",
-            IntakeError::KeyInUse { .. } => "key_in_use",
-            IntakeError::NothingToRevoke { .. } | IntakeError::LogNotFound { .. } => "not_found",
-            IntakeError::Busy { .. } => "busy",
-            IntakeError::LedgerStopped => "unavailable",
-            IntakeError::LogInvalidRequest { .. } => "invalid_request",
-            IntakeError::EntryTooLarge { .. } => "too_large",
-            IntakeError::EmptyEntry => "empty",
-            IntakeError::Internal { .. } => "internal",
+            | IntakeError::OperatorSubject { .. } => ErrorCode::OperatorOnly,
+            IntakeError::WrongAppliance { .. } => ErrorCode::WrongAppliance,
+            IntakeError::NotAnAppliance => ErrorCode::NotAnAppliance,
+            IntakeError::SequenceReplayed { .. } => ErrorCode::SequenceReplayed,
+            IntakeError::SequenceGap { .. } => ErrorCode::SequenceGap,
+            IntakeError::PrevHashMismatch { .. } => ErrorCode::PrevHashMismatch,
+            IntakeError::FutureTime { .. } => ErrorCode::FutureTime,
+            IntakeError::KeyRevoked { .. } => ErrorCode::KeyRevoked,
+            IntakeError::KeyRotated { .. } => ErrorCode::KeyRotated,
+            IntakeError::WrongKey { .. } => ErrorCode::WrongKey,
+            IntakeError::UnknownKey { .. } => ErrorCode::UnknownKey,
+            IntakeError::BadSignature { .. } => ErrorCode::BadSignature,
+            IntakeError::AlreadyEnrolled { .. } => ErrorCode::AlreadyEnrolled,
+            IntakeError::KeyInUse { .. } => ErrorCode::KeyInUse,
+            IntakeError::NothingToRevoke { .. } | IntakeError::LogNotFound { .. } => {
+                ErrorCode::NotFound
+            }
+            IntakeError::Busy { .. } => ErrorCode::Busy,
+            IntakeError::LedgerStopped => ErrorCode::Unavailable,
+            IntakeError::LogInvalidRequest { .. } => ErrorCode::InvalidRequest,
+            IntakeError::EntryTooLarge { .. } => ErrorCode::TooLarge,
+            IntakeError::EmptyEntry => ErrorCode::Empty,
+            IntakeError::Internal { .. } => ErrorCode::Internal,
         }
     }
 
@@ -266,18 +270,20 @@ impl IntakeError {
 }
 
 /// The stable reason code of a decoding failure.
-fn decode_code(error: &RecordError) -> &'static str {
+fn decode_code(error: &RecordError) -> ErrorCode {
     match error {
-        RecordError::TooLarge { .. } => "too_large",
-        RecordError::Truncated { .. } => "truncated",
-        RecordError::TrailingBytes { .. } => "trailing_bytes",
-        RecordError::InvalidCbor { .. } => "invalid_cbor",
-        RecordError::NonCanonical { .. } | RecordError::DuplicateKey { .. } => "non_canonical",
-        RecordError::UnsupportedVersion { .. } | RecordError::UnsupportedBodyVersion { .. } => {
-            "unknown_version"
+        RecordError::TooLarge { .. } => ErrorCode::TooLarge,
+        RecordError::Truncated { .. } => ErrorCode::Truncated,
+        RecordError::TrailingBytes { .. } => ErrorCode::TrailingBytes,
+        RecordError::InvalidCbor { .. } => ErrorCode::InvalidCbor,
+        RecordError::NonCanonical { .. } | RecordError::DuplicateKey { .. } => {
+            ErrorCode::NonCanonical
         }
-        RecordError::UnknownKind { .. } => "unknown_kind",
-        _ => "invalid_record",
+        RecordError::UnsupportedVersion { .. } | RecordError::UnsupportedBodyVersion { .. } => {
+            ErrorCode::UnknownVersion
+        }
+        RecordError::UnknownKind { .. } => ErrorCode::UnknownKind,
+        _ => ErrorCode::InvalidRecord,
     }
 }
 

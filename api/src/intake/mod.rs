@@ -155,7 +155,7 @@ impl Intake {
 
     /// Counts a refused record by reason.
     fn reject(&self, e: IntakeError) -> IntakeError {
-        self.metrics.reject(e.code());
+        self.metrics.reject(e.code().as_str());
         e
     }
 

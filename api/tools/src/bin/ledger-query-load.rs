@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use api::fleet::{Checkin, CheckinStore};
+use api::checkins::{Checkin, CheckinStore};
 use clap::Parser;
 use ed25519_dalek::SigningKey;
 use ledger::{Log, LogConfig};
@@ -404,7 +404,9 @@ fn main() -> anyhow::Result<()> {
     );
 
     // Check-ins for every appliance, as the agents would send them.
-    let checkins = CheckinStore::open(&index_dir)?;
+    let checkins = CheckinStore::new(std::sync::Arc::new(api::state_db::StateDb::open(
+        &index_dir,
+    )?));
     let c = Checkin::from_json(
         br#"{"agent_version":"0.1.0","outbox_depth":3,"health":"ok","alarms":[]}"#,
     )?;
