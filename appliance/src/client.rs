@@ -424,7 +424,7 @@ impl Client {
             .collect()
     }
 
-    /// `POST /v1/checkin` (contract A of docs/AGENT.md).
+    /// `POST /v1/checkin` (the check-in of docs/AGENT.md).
     pub async fn checkin(&self, body: &Value) -> Result<CheckinOutcome, AgentError> {
         let resp = self
             .with_auth(self.http.post(self.url("/v1/checkin")))

@@ -28,9 +28,6 @@ use select::{LogScan, Selection};
 
 pub use tar::{from_tar, to_tar, TarError};
 
-/// Entries read per chunk in the scan.
-const SCAN_CHUNK: u64 = 4096;
-
 /// What to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRequest {
@@ -130,10 +127,8 @@ pub fn export(
 /// index and appliance time of every sequence.
 fn scan_log(log: &Log, size: u64, sites: &[Id]) -> Result<LogScan, ExportError> {
     let mut scan = LogScan::default();
-    let mut start = 0;
-    while start < size {
-        let end = (start + SCAN_CHUNK).min(size);
-        for (offset, bytes) in log.entries(start, end)?.into_iter().enumerate() {
+    log.for_each_chunk(0, size, |start, entries| {
+        for (offset, bytes) in entries.into_iter().enumerate() {
             let index = start + offset as u64;
             let record = Record::decode(&bytes).map_err(|e| ExportError::Entry {
                 index,
@@ -141,8 +136,8 @@ fn scan_log(log: &Log, size: u64, sites: &[Id]) -> Result<LogScan, ExportError> 
             })?;
             scan.add(index, &record, sites);
         }
-        start = end;
-    }
+        Ok::<(), ExportError>(())
+    })?;
     Ok(scan)
 }
 

@@ -23,8 +23,6 @@ use aggregates::{ChainKey, ChunkAggregates};
 
 /// Entries indexed per transaction.
 const CHUNK: u64 = 16_384;
-/// Entries read from the log per call (the log's own limit).
-const READ: u64 = 4096;
 
 impl QueryIndex {
     /// Indexes every entry of the latest signed tree not yet indexed and returns the new
@@ -70,16 +68,13 @@ impl QueryIndex {
     }
 }
 
-/// The log entries `from..to`, read in calls of at most [`READ`] entries.
+/// The log entries `from..to`, read in the log's own chunks.
 fn read_entries(log: &Log, from: u64, to: u64) -> Result<Vec<Vec<u8>>, IndexError> {
     let mut entries = Vec::with_capacity((to - from) as usize);
-    let mut at = from;
-    while at < to {
-        // The log answers at most READ entries per call.
-        let upto = to.min(at + READ);
-        entries.extend(log.entries(at, upto)?);
-        at = upto;
-    }
+    log.for_each_chunk(from, to, |_, chunk| {
+        entries.extend(chunk);
+        Ok::<(), IndexError>(())
+    })?;
     Ok(entries)
 }
 
