@@ -101,13 +101,7 @@ fn load(settings: Settings) -> Result<Config, api::config::ConfigErrors> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LEDGERD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    api::server::init_logging();
     let cli = Cli::parse();
     let config = match load(cli.settings) {
         Ok(c) => c,

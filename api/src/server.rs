@@ -86,6 +86,18 @@ pub async fn run(
     Ok(())
 }
 
+/// Logs to stderr at the level of `LEDGERD_LOG` (default `info`), as `ledgerd` and the
+/// in-process server of `ledger-demo` do.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LEDGERD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Installs the ctrl-c (SIGINT) and SIGTERM handlers now and returns a future that
 /// resolves when either arrives. Installing before the server announces it is listening
 /// matters: a SIGTERM sent right after the announcement must stop the server cleanly

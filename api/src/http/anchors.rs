@@ -19,7 +19,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::endpoint::{endpoint, enumeration, string, uint, Endpoint, Op};
+use super::endpoint::{decimal, endpoint, enumeration, string, uint, Endpoint, Op};
 use super::extract::Admin;
 use super::openapi::{nullable_uint, stamp_schema, verified_block_schema};
 use super::params::parse_u64;
@@ -37,7 +37,7 @@ const MAX_LIST: usize = 1000;
 
 /// The routes of this file.
 pub fn endpoints() -> Vec<Endpoint> {
-    let size = json!({"type": "string", "pattern": "^[0-9]{1,20}$"});
+    let size = decimal();
     vec![
         endpoint(
             Op::new("get", "/v1/anchors", "anchoring", "Checkpoint stamps, newest first")

@@ -159,6 +159,11 @@ impl Op {
     }
 }
 
+/// A decimal `u64` as the path and query parameters carry it.
+pub fn decimal() -> Value {
+    json!({"type": "string", "pattern": "^[0-9]{1,20}$"})
+}
+
 pub fn string() -> Value {
     json!({"type": "string"})
 }
@@ -176,14 +181,10 @@ pub fn enumeration(values: &[&str]) -> Value {
 }
 
 pub fn cursor_params(op: Op) -> Op {
-    op.query(
-        "cursor",
-        json!({"type": "string", "pattern": "^[0-9]{1,20}$"}),
-        "`next_cursor` of the previous page",
-    )
-    .query(
-        "limit",
-        json!({"type": "integer", "minimum": 1, "maximum": 500}),
-        "page size, default 50",
-    )
+    op.query("cursor", decimal(), "`next_cursor` of the previous page")
+        .query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": 500}),
+            "page size, default 50",
+        )
 }

@@ -12,7 +12,7 @@ use ledger_record::Id;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::endpoint::{endpoint, string, Endpoint, Op};
+use super::endpoint::{decimal, endpoint, string, Endpoint, Op};
 use super::extract::Caller;
 use super::params::parse_u64;
 use crate::error::AppError;
@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 /// The routes of this file.
 pub fn endpoints() -> Vec<Endpoint> {
-    let millis = json!({"type": "string", "pattern": "^[0-9]{1,20}$"});
+    let millis = decimal();
     vec![endpoint(
         Op::new(
             "get",

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use ledger_index::Scope;
 
 use crate::auth::{bearer, Principal};
@@ -22,12 +22,17 @@ pub struct Admin;
 /// The sites a read token or the admin credential may query (403 for appliances).
 pub struct Reader(pub Scope);
 
-fn principal(parts: &Parts, state: &AppState) -> Result<Principal, AppError> {
-    let value = parts
-        .headers
+/// The principal of the bearer credential in `headers` (401 without a valid one), for
+/// handlers that need a credential only in some cases.
+pub fn principal_of(headers: &HeaderMap, state: &AppState) -> Result<Principal, AppError> {
+    let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     Ok(state.auth.authenticate(bearer(value))?)
+}
+
+fn principal(parts: &Parts, state: &AppState) -> Result<Principal, AppError> {
+    principal_of(&parts.headers, state)
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {

@@ -12,7 +12,9 @@ use ledger_index::{outcome_code, outcome_name, tier_code, tier_name, IncidentFil
 use ledger_record::{Body, Record};
 use serde_json::{json, Value};
 
-use super::endpoint::{cursor_params, day, endpoint, enumeration, sref, string, Endpoint, Op};
+use super::endpoint::{
+    cursor_params, day, decimal, endpoint, enumeration, sref, string, Endpoint, Op,
+};
 use super::extract::Reader;
 use super::params::{not_found, Params, QueryParams};
 use super::respond::{b64, json_ok};
@@ -29,7 +31,7 @@ pub const MAX_INCIDENT_RECORDS: usize = 100;
 pub fn endpoints() -> Vec<Endpoint> {
     let tiers = ["L1", "L2", "L3"];
     let outcomes = ["success", "failure", "escalated"];
-    let millis = json!({"type": "string", "pattern": "^[0-9]{1,20}$"});
+    let millis = decimal();
     vec![
         endpoint(
             cursor_params(

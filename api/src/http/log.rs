@@ -13,10 +13,10 @@ use axum::Json;
 use ledger_core::tiles::{self, TilePath};
 use serde_json::{json, Value};
 
-use super::endpoint::{endpoint, sref, Endpoint, Op};
+use super::endpoint::{decimal, endpoint, sref, Endpoint, Op};
+use super::extract::principal_of;
 use super::params::{opt_u64, parse_hash, parse_u64, RangeQuery};
 use super::respond::{b64, text};
-use crate::auth::bearer;
 use crate::error::AppError;
 use crate::error_code::ErrorCode;
 use crate::log_reads::{self, blocking};
@@ -27,13 +27,9 @@ type Shared = State<Arc<AppState>>;
 fn size_query(op: Op) -> Op {
     op.query(
         "size",
-        serde_json::json!({"type": "string", "pattern": "^[0-9]{1,20}$"}),
+        decimal(),
         "tree size of the checkpoint to prove against (default latest)",
     )
-}
-
-fn size_pattern() -> Value {
-    json!({"type": "string", "pattern": "^[0-9]{1,20}$"})
 }
 
 /// The routes of this file.
@@ -93,8 +89,8 @@ fn tree_endpoints() -> Vec<Endpoint> {
                 "log",
                 "RFC 9162 consistency proof, one base64 hash per line",
             )
-            .query("from", size_pattern(), "older tree size (required)")
-            .query("to", size_pattern(), "newer tree size (default latest)")
+            .query("from", decimal(), "older tree size (required)")
+            .query("to", decimal(), "newer tree size (default latest)")
             .text("proof")
             .error("404", "unknown tree size"),
             get(consistency),
@@ -178,10 +174,7 @@ fn may_read_bundles(s: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     if s.config.public_entry_bundles {
         return Ok(());
     }
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    Ok(s.auth.authenticate(bearer(value))?.require_admin()?)
+    Ok(principal_of(headers, s)?.require_admin()?)
 }
 
 async fn tile(

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::endpoint::{endpoint, sref, Endpoint, Op};
+use super::endpoint::{decimal, endpoint, sref, Endpoint, Op};
 use super::extract::Caller;
 use super::params::{chain, opt_u64, parse_hash, parse_u64, RangeQuery};
 use super::respond::{appended_json, b64, cbor, outcome_json};
@@ -24,10 +24,6 @@ type Shared = State<Arc<AppState>>;
 
 fn binary() -> Value {
     json!({"type": "string", "format": "binary"})
-}
-
-fn sequence() -> Value {
-    json!({"type": "string", "pattern": "^[0-9]{1,20}$"})
 }
 
 /// The routes of this file.
@@ -116,9 +112,9 @@ fn lookup_endpoints() -> Vec<Endpoint> {
                 "An appliance's records by sequence range, with proofs",
             )
             .auth()
-            .query("from", sequence(), "first sequence (default 1)")
-            .query("to", sequence(), "last sequence (at most from + 999)")
-            .query("size", sequence(), "tree size to prove against")
+            .query("from", decimal(), "first sequence (default 1)")
+            .query("to", decimal(), "last sequence (at most from + 999)")
+            .query("size", decimal(), "tree size to prove against")
             .json("200", "records", sref("ChainRecords"))
             .error("404", "outside the credential's sites"),
             get(chain_records),

@@ -11,7 +11,9 @@ use ledger_index::{kind_code, outcome_code, status_code, tier_code, RecordFilter
 use ledger_record::utc::format_day;
 use serde_json::json;
 
-use super::endpoint::{cursor_params, day, endpoint, enumeration, sref, string, Endpoint, Op};
+use super::endpoint::{
+    cursor_params, day, decimal, endpoint, enumeration, sref, string, Endpoint, Op,
+};
 use super::extract::Reader;
 use super::params::{Params, QueryParams};
 use super::respond::json_ok;
@@ -27,7 +29,7 @@ pub const MAX_DAYS: i64 = 366;
 
 /// The routes of this file.
 pub fn endpoints() -> Vec<Endpoint> {
-    let millis = json!({"type": "string", "pattern": "^[0-9]{1,20}$"});
+    let millis = decimal();
     vec![
         endpoint(
             cursor_params(

@@ -48,13 +48,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     // The in-process ledgerd logs as the `ledgerd` binary does.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LEDGERD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    api::server::init_logging();
     let cli = Cli::parse();
     match demo(cli.dir) {
         Ok(()) => ExitCode::SUCCESS,
