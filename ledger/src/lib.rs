@@ -7,6 +7,7 @@
 //! verification lives in `ledger-core`, which this crate builds on.
 
 pub mod backup;
+pub mod derived;
 pub mod error;
 pub mod fsck;
 pub mod key;
@@ -16,6 +17,7 @@ pub mod store;
 pub mod tiles;
 mod tree_state;
 
+pub use derived::{Deriver, StateWrites};
 pub use error::LedgerError;
 pub use log::{CheckpointInfo, InclusionProver, Log, LogConfig};
 pub use sequencer::{Appended, SequencerConfig};

@@ -11,6 +11,7 @@ use ledger_core::hash::{leaf_hash, Hash};
 use ledger_core::proof::{self, SubtreeSource};
 use parking_lot::{Mutex, RwLock};
 
+use crate::derived::{Deriver, StateWrites};
 use crate::error::LedgerError;
 use crate::key::LogKey;
 use crate::sequencer::{self, Appended, Reply, Request, SequencerConfig};
@@ -26,6 +27,9 @@ pub struct LogConfig {
     pub origin: String,
     pub sequencer: SequencerConfig,
     pub store: StoreOptions,
+    /// Derived state written with every batch (see [`crate::derived`]); `None` writes
+    /// none and leaves any existing derived state stale.
+    pub deriver: Option<Deriver>,
 }
 
 impl LogConfig {
@@ -35,6 +39,7 @@ impl LogConfig {
             origin: origin.into(),
             sequencer: SequencerConfig::default(),
             store: StoreOptions::default(),
+            deriver: None,
         }
     }
 }
@@ -144,6 +149,7 @@ impl Log {
                 store.commit(&crate::store::Commit {
                     new_size: 0,
                     checkpoint: info.note.clone(),
+                    state: config.deriver.as_ref().map(|_| StateWrites::new()),
                     ..Default::default()
                 })?;
                 info
@@ -433,6 +439,28 @@ impl Log {
     pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>, LedgerError> {
         self.check_size(size2)?;
         proof::consistency_proof(&ProofReader::new(&self.shared.store), size1, size2)
+    }
+
+    /// The tree size the derived state covers (see [`crate::derived`]), `None` when it
+    /// was never written. Equal to [`Log::size`] when every batch was written with a
+    /// deriver.
+    pub fn state_size(&self) -> Result<Option<u64>, LedgerError> {
+        self.shared.store.state_size()
+    }
+
+    /// The derived-state pairs whose key starts with `prefix`, in key order.
+    pub fn state_scan<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), LedgerError>> + 'a {
+        self.shared.store.state_scan(prefix)
+    }
+
+    /// Replaces the derived state with `writes`, built from the first `size` entries.
+    /// For a rebuild at start-up or by fsck: call it before anything is appended (it
+    /// refuses when the log no longer has `size` entries).
+    pub fn replace_state(&self, writes: &StateWrites, size: u64) -> Result<(), LedgerError> {
+        self.shared.store.replace_state(writes, size)
     }
 
     /// Direct access to the store for tile serving, fsck and tests.

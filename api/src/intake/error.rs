@@ -292,6 +292,10 @@ fn decode_code(error: &RecordError) -> ErrorCode {
 pub enum IntakeOpenError {
     #[error("reading the log: {0}")]
     ReadLog(#[from] LedgerError),
+    /// The persisted intake state cannot be read back; `ledgerd fsck --rebuild-state`
+    /// rebuilds it from the entries.
+    #[error("the persisted intake state is damaged ({0}); `ledgerd fsck --rebuild-state` rebuilds it from the log")]
+    DamagedState(String),
 }
 
 #[cfg(test)]

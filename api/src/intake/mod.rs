@@ -34,6 +34,7 @@
 //! ahead of the log, but a failed sequencer takes no further appends and the next start
 //! rebuilds them from what is durable.
 
+pub mod derived;
 mod error;
 mod key_records;
 mod outcomes;
@@ -118,14 +119,14 @@ struct LockedChain {
 type SequencerReply = oneshot::Receiver<Result<Vec<ledger::Appended>, LedgerError>>;
 
 impl Intake {
-    /// Opens the intake of `log`, rebuilding its state from every entry (see
-    /// `state`). Blocking: reads the whole log.
+    /// Opens the intake of `log` with its persisted state (see `derived`), rebuilt
+    /// from every entry when it does not cover the log. Blocking.
     pub fn open(
         log: Arc<Log>,
         operator: OperatorKey,
         config: IntakeConfig,
     ) -> Result<Intake, IntakeOpenError> {
-        let state = IntakeState::rebuild(&log, operator.public_key())?;
+        let state = IntakeState::open(&log, operator.public_key())?;
         Ok(Intake {
             log,
             state,
