@@ -19,6 +19,6 @@ mod tree_state;
 
 pub use derived::{Deriver, StateWrites};
 pub use error::LedgerError;
-pub use log::{CheckpointInfo, InclusionProver, Log, LogConfig};
+pub use log::{CheckpointInfo, CommitHistogram, InclusionProver, Log, LogConfig, COMMIT_BUCKETS};
 pub use sequencer::{Appended, SequencerConfig};
 pub use store::{StoreOptions, MAX_ENTRY_SIZE};

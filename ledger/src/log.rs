@@ -64,6 +64,70 @@ pub struct Metrics {
     pub sequence_nanos: AtomicU64,
     /// Time the writer spent in synced RocksDB writes.
     pub commit_nanos: AtomicU64,
+    /// Durations of the synced group-commit writes, one count per batch.
+    pub commit_times: CommitHistogram,
+}
+
+/// Buckets of a latency histogram: four per doubling, from 1 µs to about 17 minutes.
+pub const COMMIT_BUCKETS: usize = 120;
+
+/// A histogram of group-commit durations with quarter-octave buckets (about ±9% of the
+/// value), so a percentile of any interval can be read from two snapshots.
+#[derive(Debug)]
+pub struct CommitHistogram {
+    counts: [AtomicU64; COMMIT_BUCKETS],
+}
+
+impl Default for CommitHistogram {
+    fn default() -> Self {
+        CommitHistogram {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl CommitHistogram {
+    fn bucket(micros: f64) -> usize {
+        ((micros.max(1.0).log2() * 4.0) as usize).min(COMMIT_BUCKETS - 1)
+    }
+
+    /// The upper bound of bucket `i`, in microseconds.
+    pub fn upper_micros(i: usize) -> f64 {
+        2f64.powf((i + 1) as f64 / 4.0)
+    }
+
+    pub fn observe(&self, elapsed: std::time::Duration) {
+        let micros = elapsed.as_secs_f64() * 1e6;
+        self.counts[Self::bucket(micros)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts of every bucket now.
+    pub fn snapshot(&self) -> [u64; COMMIT_BUCKETS] {
+        std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed))
+    }
+
+    /// The `q` quantile (0..=1) of the commits between snapshots `before` and `after`,
+    /// as the upper bound of its bucket in microseconds; `None` without commits.
+    pub fn quantile_between(
+        before: &[u64; COMMIT_BUCKETS],
+        after: &[u64; COMMIT_BUCKETS],
+        q: f64,
+    ) -> Option<f64> {
+        let deltas: Vec<u64> = (0..COMMIT_BUCKETS).map(|i| after[i] - before[i]).collect();
+        let total: u64 = deltas.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in deltas.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(Self::upper_micros(i));
+            }
+        }
+        None
+    }
 }
 
 impl Metrics {
@@ -513,5 +577,33 @@ impl InclusionProver<'_> {
     /// The tree size the proofs lead to.
     pub fn size(&self) -> u64 {
         self.size
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn quantiles_come_from_the_interval_between_snapshots() {
+        let h = CommitHistogram::default();
+        h.observe(Duration::from_millis(100));
+        let before = h.snapshot();
+        for _ in 0..99 {
+            h.observe(Duration::from_micros(1000));
+        }
+        h.observe(Duration::from_millis(20));
+        let after = h.snapshot();
+        let p50 = CommitHistogram::quantile_between(&before, &after, 0.5).unwrap();
+        assert!((1000.0..1200.0).contains(&p50), "{p50}");
+        // The slowest commit of the interval is the 100th of 100; the one before the
+        // first snapshot does not count.
+        let max = CommitHistogram::quantile_between(&before, &after, 1.0).unwrap();
+        assert!((20_000.0..24_000.0).contains(&max), "{max}");
+        assert_eq!(
+            CommitHistogram::quantile_between(&after, &after, 0.99),
+            None
+        );
     }
 }

@@ -163,10 +163,12 @@ fn write_loop(shared: &Shared, rx: Receiver<Prepared>, durable: crossbeam_channe
             Some((commit, info)) => {
                 let started = Instant::now();
                 let written = shared.store.commit(commit);
+                let elapsed = started.elapsed();
                 shared
                     .metrics
                     .commit_nanos
-                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+                shared.metrics.commit_times.observe(elapsed);
                 if let Err(e) = written {
                     // The store may or may not hold this batch ("failed but persisted"
                     // is possible with any fsync error). Stop taking writes; a restart
