@@ -75,6 +75,7 @@ pub fn log_config(config: &Config) -> LogConfig {
         max_delay: config.sequencer_max_delay,
         queue_capacity: config.sequencer_queue_capacity,
     };
+    log_config.store.min_free_bytes = config.min_free_disk_bytes;
     log_config.deriver = Some(crate::intake::derived::deriver());
     log_config
 }

@@ -13,6 +13,7 @@ pub mod fsck;
 pub mod key;
 pub mod log;
 pub mod sequencer;
+pub mod space;
 pub mod store;
 pub mod tiles;
 mod tree_state;

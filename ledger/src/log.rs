@@ -15,6 +15,7 @@ use crate::derived::{Deriver, StateWrites};
 use crate::error::LedgerError;
 use crate::key::LogKey;
 use crate::sequencer::{self, Appended, Reply, Request, SequencerConfig};
+use crate::space::DiskReserve;
 use crate::store::{ProofReader, Store, StoreOptions, MAX_ENTRY_SIZE};
 use crate::tree_state::TreeState;
 
@@ -60,6 +61,8 @@ pub struct Metrics {
     pub batched_entries: AtomicU64,
     pub largest_batch: AtomicU64,
     pub rejected_busy: AtomicU64,
+    /// Requests refused because the disk reserve was not free.
+    pub rejected_no_space: AtomicU64,
     /// Time the sequencer spent deduplicating, extending the tree and signing.
     pub sequence_nanos: AtomicU64,
     /// Time the writer spent in synced RocksDB writes.
@@ -143,6 +146,7 @@ pub(crate) struct Shared {
     pub(crate) signer: LogKey,
     pub(crate) config: LogConfig,
     pub(crate) metrics: Metrics,
+    pub(crate) reserve: DiskReserve,
     latest: RwLock<Arc<CheckpointInfo>>,
     stopped: Mutex<Option<String>>,
 }
@@ -247,8 +251,10 @@ impl Log {
         };
         let capacity = config.sequencer.queue_capacity;
         let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let reserve = DiskReserve::new(&config.dir, config.store.min_free_bytes);
         let shared = Arc::new(Shared {
             store,
+            reserve,
             signer: key,
             config,
             metrics: Metrics::default(),
@@ -334,6 +340,17 @@ impl Log {
     ) -> Result<(), LedgerError> {
         if let Some(reason) = self.shared.stopped.lock().clone() {
             return Err(LedgerError::Stopped { reason });
+        }
+        // Refused here, before the hand-over, like a full queue: a caller may treat
+        // everything it handed over as on its way into the log (the server advances
+        // its chain heads on hand-over). What is already queued is written; the
+        // reserve is the room for it.
+        if let Err(e) = self.shared.reserve.check() {
+            self.shared
+                .metrics
+                .rejected_no_space
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(e);
         }
         let guard = self.tx.lock();
         let Some(tx) = guard.as_ref() else {
@@ -525,6 +542,18 @@ impl Log {
     /// refuses when the log no longer has `size` entries).
     pub fn replace_state(&self, writes: &StateWrites, size: u64) -> Result<(), LedgerError> {
         self.shared.store.replace_state(writes, size)
+    }
+
+    /// Why the log stopped taking appends (a failed synced write, a failed signature),
+    /// or `None` while it runs. A stopped log serves reads; only a restart resumes
+    /// writing, after the store is checked against its last signed checkpoint.
+    pub fn stopped(&self) -> Option<String> {
+        self.shared.stopped.lock().clone()
+    }
+
+    /// Whether the disk reserve is free now (`Err` says how much is free and the reserve).
+    pub fn check_space(&self) -> Result<(), LedgerError> {
+        self.shared.reserve.check()
     }
 
     /// Direct access to the store for tile serving, fsck and tests.

@@ -76,6 +76,10 @@ pub struct StoreOptions {
     /// 8 MiB for the dedup family). Crash tests set it small so that flushes and
     /// compactions run while the process is being killed.
     pub write_buffer_bytes: Option<usize>,
+    /// Free space the data directory's file system must keep: below it the sequencer
+    /// refuses appends with a retryable [`LedgerError::NoSpace`] (see [`crate::space`]).
+    /// 0 disables the check.
+    pub min_free_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -84,6 +88,7 @@ impl Default for StoreOptions {
             block_cache_bytes: 256 << 20,
             direct_io: true,
             write_buffer_bytes: None,
+            min_free_bytes: crate::space::DEFAULT_MIN_FREE_BYTES,
         }
     }
 }

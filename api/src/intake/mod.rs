@@ -28,11 +28,12 @@
 //! operator chain. Whether a record with a taken sequence is already in the log is
 //! looked up after the locks are released, on the blocking pool, with the receipts.
 //!
-//! State. The chain heads and the key history are rebuilt from the log at start-up
-//! ([`Intake::open`] scans every entry, see `state`), so nothing here needs its own
-//! storage. If the sequencer fails after accepting a hand-over, the heads in memory are
-//! ahead of the log, but a failed sequencer takes no further appends and the next start
-//! rebuilds them from what is durable.
+//! State. The chain heads and the key history are persisted by the log with every
+//! batch (`derived`) and read back at start-up, so they are always what is durable. A
+//! refusal before the hand-over (queue full, disk below its reserve) leaves the heads
+//! where they were. If the sequencer fails after accepting a hand-over, the heads in
+//! memory are ahead of the log, but a failed sequencer takes no further appends and the
+//! next start reads them from what is durable.
 
 pub mod derived;
 mod error;
