@@ -30,6 +30,8 @@ struct Round {
     progressed: bool,
     /// One line per calendar that failed, was not asked, or whose answer was refused.
     errors: Vec<String>,
+    /// Calendars that answered "not yet" (404).
+    awaiting: Vec<String>,
 }
 
 impl Anchoring {
@@ -90,6 +92,7 @@ impl Anchoring {
         let now = now_ms();
         record.upgrade_attempts = record.upgrade_attempts.saturating_add(1);
         record.last_error = (!round.errors.is_empty()).then(|| round.errors.join("; "));
+        record.awaiting = std::mem::take(&mut round.awaiting);
         if completed {
             record.status = StampStatus::Complete;
             record.completed_ms = Some(now);
@@ -122,6 +125,7 @@ impl Anchoring {
             stamp: original.clone(),
             progressed: false,
             errors: Vec::new(),
+            awaiting: Vec::new(),
         };
         for pending in original.pending_commitments()? {
             let hex_commitment = hex::encode(&pending.commitment);
@@ -139,10 +143,23 @@ impl Anchoring {
                 .fetch_add(1, Ordering::Relaxed);
             let answer = match client.fetch(&pending.uri, &pending.commitment).await {
                 Ok(Some(answer)) => answer,
-                Ok(None) => continue,
+                Ok(None) => {
+                    self.counters
+                        .upgrade_not_yet
+                        .fetch_add(1, Ordering::Relaxed);
+                    round.awaiting.push(pending.uri.clone());
+                    continue;
+                }
                 Err(e) => {
                     self.counters.upgrade_errors.fetch_add(1, Ordering::Relaxed);
-                    round.errors.push(format!("{}: {e}", pending.uri));
+                    // Transport and status failures name themselves; anything else is
+                    // an answer that did not parse.
+                    let refused = if matches!(e, OtsError::Calendar { .. }) {
+                        ""
+                    } else {
+                        "answer refused: "
+                    };
+                    round.errors.push(format!("{}: {refused}{e}", pending.uri));
                     continue;
                 }
             };

@@ -48,6 +48,7 @@ pub fn stamp_schema() -> Value {
         "upgrade_attempts": uint(),
         "next_upgrade_ms": uint(),
         "last_error": nullable("string"),
+        "awaiting": {"type": "array", "items": string()},
         "ots_url": nullable("string"),
         "checkpoint_url": string()}})
 }
