@@ -143,6 +143,9 @@ fn appliance_schema_parts() -> (Value, Value, Value) {
         "last_record_index": nullable_uint(),
         "last_record_time_ms": nullable_uint(),
         "completeness_alarms": uint(),
+        "refusals": {"type": "object", "additionalProperties": {"type": "object", "required": ["count", "last_ms"], "properties": {
+            "count": uint(), "last_ms": uint()}}},
+        "server_alarms": {"type": "array", "items": enumeration(&["clock_ahead", "sequence_replay"])},
     });
     let appliance_required = json!([
         "appliance_id",
@@ -150,7 +153,9 @@ fn appliance_schema_parts() -> (Value, Value, Value) {
         "state",
         "records",
         "completeness_alarms",
-        "agent_alarms"
+        "agent_alarms",
+        "refusals",
+        "server_alarms"
     ]);
     let mut detail_props = appliance_props.clone();
     if let Some(m) = detail_props.as_object_mut() {
