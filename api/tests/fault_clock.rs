@@ -235,6 +235,29 @@ async fn clock_hours_ahead_is_refused_hours_behind_accepted_and_the_fleet_view_a
     let detail: Value = r.json().await.unwrap();
     assert_eq!(detail["refusals"]["future_time"]["count"], 2, "{detail}");
     assert_eq!(detail["server_alarms"], serde_json::json!(["clock_ahead"]));
+    // The step back of its clock between its two logged records is in the detail.
+    let steps = detail["clock_steps_back"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{detail}");
+    assert_eq!(steps[0]["sequence"], 2);
+    assert_eq!(steps[0]["index"], appended);
+    assert_eq!(steps[0]["time_ms"], behind_ms);
+    assert!(
+        steps[0]["previous_time_ms"].as_u64().unwrap() > behind_ms + 2 * HOUR_MS,
+        "{detail}"
+    );
+    let r = server
+        .client
+        .get(server.url("/v1/appliances/clinic-1/box-honest"))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    let detail: Value = r.json().await.unwrap();
+    assert_eq!(
+        detail["clock_steps_back"],
+        serde_json::json!([]),
+        "{detail}"
+    );
     assert_eq!(rejected_metric(&server, "future_time").await, 2);
     server.stop().await;
 }

@@ -7,6 +7,8 @@
 //! appliance happened within the staleness window, `sequence_replay` likewise for
 //! `sequence_replayed` (an appliance restored from an old backup re-signing sequence
 //! numbers already logged). The counts themselves are shown since the server started.
+//! An appliance's detail also lists the steps back of its clock between consecutive
+//! logged records (from the index): a clock behind the server is accepted at intake.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ledger_index::{ChainFacts, CompletenessAlarm, KeyRow};
+use ledger_index::{ChainFacts, ClockStep, CompletenessAlarm, KeyRow};
 use serde::Serialize;
 use serde_json::json;
 
@@ -208,13 +210,17 @@ async fn appliance_detail(
     }
     let st = s.clone();
     let (site_c, app_c) = (site.clone(), appliance.clone());
-    let (mut all, alarms) = blocking(move || {
+    let (mut all, alarms, clock) = blocking(move || {
         let all = gather(&st, &site_c)?;
         let alarms = st
             .index
             .chain_alarms(&site_c, &app_c, 1000)
             .map_err(AppError::internal)?;
-        Ok((all, alarms))
+        let clock = st
+            .index
+            .clock_steps_back(&site_c, &app_c, 100)
+            .map_err(AppError::internal)?;
+        Ok((all, alarms, clock))
     })
     .await?;
     let Some(g) = all.remove(&appliance) else {
@@ -228,6 +234,7 @@ async fn appliance_detail(
         view: ApplianceView,
         keys: Vec<KeyRow>,
         completeness: Vec<CompletenessAlarm>,
+        clock_steps_back: Vec<ClockStep>,
         checkin: Option<StoredCheckin>,
     }
     json_ok(Detail {
@@ -235,6 +242,7 @@ async fn appliance_detail(
         view: v,
         keys: g.keys,
         completeness: alarms,
+        clock_steps_back: clock,
         checkin: g.checkin,
     })
 }

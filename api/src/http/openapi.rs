@@ -169,6 +169,11 @@ fn appliance_schema_parts() -> (Value, Value, Value) {
             json!({"type": "array", "items": sref("CompletenessAlarm")}),
         );
         m.insert(
+            "clock_steps_back".into(),
+            json!({"type": "array", "items": {"type": "object", "required": ["index", "sequence", "time_ms", "previous_time_ms"], "properties": {
+                "index": uint(), "sequence": uint(), "time_ms": uint(), "previous_time_ms": uint()}}}),
+        );
+        m.insert(
             "checkin".into(),
             json!({"allOf": [sref("StoredCheckin")], "nullable": true}),
         );
@@ -221,7 +226,7 @@ fn fleet_schemas() -> Vec<(&'static str, Value)> {
         ),
         (
             "ApplianceDetail",
-            json!({"type": "object", "required": ["site_id", "appliance_id", "key_status", "state", "keys", "completeness", "checkin"], "properties": detail_props}),
+            json!({"type": "object", "required": ["site_id", "appliance_id", "key_status", "state", "keys", "completeness", "clock_steps_back", "checkin"], "properties": detail_props}),
         ),
     ]
 }
