@@ -611,3 +611,72 @@ async fn header_source_faults_and_foreign_proofs_never_complete_a_stamp() {
     server.stop().await;
     source.down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calendar_that_first_answers_a_foreign_proof_is_asked_again_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let calendar = Switchable::start().await;
+    let source = Switchable::header_source_of(&calendar.peer.calendar).await;
+    let cal = settings(&[&calendar.url], Some(source.header_api()));
+    let server = TestServer::start_with(dir.path(), |c| c.anchor = cal).await;
+    let log = server.log_verifier().await;
+    let mut app = server.enrol("clinic-1", "box-1").await;
+    log_unaffected(&server, &mut app, &log, 2).await;
+    let stamp = stamp_now(&server).await;
+    let size = stamp["tree_size"].as_u64().unwrap();
+
+    // The calendar's only answer is a well-formed proof for another message, at a
+    // height the header source has no block for yet: the stamp stays pending and
+    // says which block it could not check.
+    calendar.set(Mode::Wrong);
+    upgrade_round(&server).await;
+    upgrade_round(&server).await;
+    let s = get_json(&server, &format!("/v1/anchors/{size}")).await;
+    assert_eq!(s["status"], "pending", "{s}");
+    assert!(s["bitcoin_verified"].is_null(), "{s}");
+    assert!(
+        s["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("header of block 1000000"),
+        "{s}"
+    );
+
+    // The calendar recovers and confirms the real commitment. Its commitment was not
+    // written off by the foreign proof, so the next round fetches the right answer.
+    // Another digest goes into the same block, so the real proof has a Merkle path and
+    // differs from the foreign one (which, for a block of one, it would equal).
+    calendar.set(Mode::Healthy);
+    calendar.peer.calendar.submit(&[7u8; 32]).unwrap();
+    assert_eq!(calendar.peer.calendar.pending_count(), 2);
+    let (height, header) = calendar
+        .peer
+        .calendar
+        .confirm((now_ms() / 1000) as u32)
+        .unwrap()
+        .expect("a block");
+    upgrade_round(&server).await;
+    let done = get_json(&server, &format!("/v1/anchors/{size}")).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["bitcoin_verified"]["height"], height, "{done}");
+    assert_eq!(
+        done["bitcoin_verified"]["block_hash"],
+        header.hash_display()
+    );
+    // The foreign proof stays in the .ots (merging is additive) and fails against the
+    // block, as an auditor's verifier reports it; the real one verifies.
+    let r = server
+        .client
+        .get(server.url(&format!("/v1/anchors/{size}/ots")))
+        .send()
+        .await
+        .unwrap();
+    let ots = DetachedTimestamp::parse(&r.bytes().await.unwrap()).unwrap();
+    let report = ots
+        .verify_bitcoin(&HeaderSet::from_headers([(height, header)]).unwrap())
+        .unwrap();
+    assert_eq!(report.earliest().map(|v| v.height), Some(height));
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    log_unaffected(&server, &mut app, &log, 1).await;
+    server.stop().await;
+}

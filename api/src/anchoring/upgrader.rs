@@ -163,13 +163,14 @@ impl Anchoring {
                     continue;
                 }
             };
-            let has_bitcoin = holds_bitcoin(&answer, &pending.commitment);
+            let settled = self.settles(&answer, &pending.commitment).await;
             match merged(&round.stamp, original, &pending.commitment, answer) {
                 Ok(candidate) => {
+                    // Merging is idempotent: an answer merged before changes nothing.
+                    round.progressed |= candidate != round.stamp;
                     round.stamp = candidate;
-                    round.progressed = true;
                     self.counters.upgrade_merged.fetch_add(1, Ordering::Relaxed);
-                    if has_bitcoin {
+                    if settled {
                         resolved.push(hex_commitment);
                     }
                 }
@@ -228,6 +229,27 @@ impl Anchoring {
                 .min(MAX_UPGRADE_BACKOFF.as_millis() as u64);
             record.next_upgrade_ms = now + wait;
         }
+    }
+}
+
+impl Anchoring {
+    /// Whether a calendar's answer settles its commitment, which is then not asked
+    /// again: it holds a Bitcoin attestation and, with a header source, one that
+    /// matches its block's header. A proof for another message, or one whose header
+    /// cannot be fetched yet, is asked for again next round, so the calendar's later
+    /// right answer is still fetched.
+    async fn settles(&self, answer: &Timestamp, commitment: &[u8]) -> bool {
+        if !holds_bitcoin(answer, commitment) {
+            return false;
+        }
+        let Some(headers) = &self.headers else {
+            return true;
+        };
+        let Ok(attested) = answer.attestations_with_messages(commitment) else {
+            return false;
+        };
+        let heights = bitcoin_heights(&attested);
+        headers.check(&attested, &heights).await.0.is_some()
     }
 }
 
