@@ -78,7 +78,12 @@ impl Anchoring {
         };
         let original = DetachedTimestamp::parse(&bytes)?;
         let mut round = self
-            .ask_calendars(client, &original, &mut record.resolved)
+            .ask_calendars(
+                client,
+                &original,
+                &mut record.resolved,
+                record.status == StampStatus::Pending,
+            )
             .await?;
         let attested = round.stamp.attestations()?;
         let heights = bitcoin_heights(&attested);
@@ -114,12 +119,14 @@ impl Anchoring {
 
     /// Asks the calendar of every pending commitment not yet resolved, merging each
     /// sound answer into the round's copy of the stamp. A commitment whose merged answer
-    /// holds a Bitcoin attestation is added to `resolved`.
+    /// settles it ([`Anchoring::settles`]; checked against headers only while the stamp
+    /// is `pending`) is added to `resolved`.
     async fn ask_calendars(
         &self,
         client: &CalendarClient,
         original: &DetachedTimestamp,
         resolved: &mut Vec<String>,
+        check_headers: bool,
     ) -> Result<Round, AnchorError> {
         let mut round = Round {
             stamp: original.clone(),
@@ -163,7 +170,9 @@ impl Anchoring {
                     continue;
                 }
             };
-            let settled = self.settles(&answer, &pending.commitment).await;
+            let settled = self
+                .settles(&answer, &pending.commitment, check_headers)
+                .await;
             match merged(&round.stamp, original, &pending.commitment, answer) {
                 Ok(candidate) => {
                     // Merging is idempotent: an answer merged before changes nothing.
@@ -237,12 +246,14 @@ impl Anchoring {
     /// again: it holds a Bitcoin attestation and, with a header source, one that
     /// matches its block's header. A proof for another message, or one whose header
     /// cannot be fetched yet, is asked for again next round, so the calendar's later
-    /// right answer is still fetched.
-    async fn settles(&self, answer: &Timestamp, commitment: &[u8]) -> bool {
+    /// right answer is still fetched. Once the stamp is complete (`check_headers`
+    /// false) any Bitcoin attestation settles it: asking again could only add proofs
+    /// to a stamp that already has a verified one.
+    async fn settles(&self, answer: &Timestamp, commitment: &[u8], check_headers: bool) -> bool {
         if !holds_bitcoin(answer, commitment) {
             return false;
         }
-        let Some(headers) = &self.headers else {
+        let Some(headers) = self.headers.as_ref().filter(|_| check_headers) else {
             return true;
         };
         let Ok(attested) = answer.attestations_with_messages(commitment) else {
