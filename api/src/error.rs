@@ -272,6 +272,10 @@ mod tests {
         );
         assert_eq!(e.retry_after, None);
         let e = AppError::from(IntakeError::FutureTime {
+            chain: ledger_record::ChainId::new(
+                ledger_record::Id::new("site-a").unwrap(),
+                ledger_record::Id::new("box-1").unwrap(),
+            ),
             ahead_ms: 1,
             max_skew_secs: 2,
         });

@@ -1,7 +1,10 @@
 //! The optional check of Bitcoin attestations against block headers served by an
 //! Esplora-compatible API (`anchor_bitcoin_api`). ledgerd then trusts that API to name
 //! the main chain's block at a height; the header must hash to the named block and meet
-//! its own proof of work. Headers are cached by height: a block's header never changes.
+//! its own proof of work. A header is cached by height once an attestation matched it;
+//! one that matched nothing is asked for again next round, so a source that served
+//! another chain's block (a misconfigured or lagging explorer, a reorganisation) and is
+//! then put right completes the stamp without a restart.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -44,6 +47,7 @@ impl HeaderCheck {
                     continue;
                 }
             };
+            let mut matched = false;
             for a in attested {
                 if !matches!(a.attestation, Attestation::Bitcoin { height: h } if *h == height) {
                     continue;
@@ -51,6 +55,7 @@ impl HeaderCheck {
                 match anchor::verify_bitcoin_attestation(&a.message, height, &set) {
                     // Heights ascend, so the first match is the earliest block.
                     Ok(v) => {
+                        matched = true;
                         best.get_or_insert(VerifiedBlock {
                             height: v.height,
                             time: v.time,
@@ -60,8 +65,19 @@ impl HeaderCheck {
                     Err(e) => problems.push(format!("attestation at block {height}: {e}")),
                 }
             }
+            if !matched {
+                self.forget(height);
+            }
         }
         (best, problems)
+    }
+
+    /// Drops the cached header at `height`, so the next check asks the source again.
+    fn forget(&self, height: u64) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&height);
     }
 
     /// The header at `height` as a set of one: the source's headers are not required to

@@ -16,12 +16,13 @@ pub struct AnchorCounters {
     pub upgrade_requests: AtomicU64,
     pub upgrade_merged: AtomicU64,
     pub upgrade_errors: AtomicU64,
+    pub upgrade_not_yet: AtomicU64,
     pub header_check_failures: AtomicU64,
 }
 
 impl AnchorCounters {
     /// Name, help text and counter of every counter, in exposition order.
-    fn described(&self) -> [(&'static str, &'static str, &AtomicU64); 6] {
+    fn described(&self) -> [(&'static str, &'static str, &AtomicU64); 7] {
         [
             (
                 "ledger_anchor_submissions_total",
@@ -47,6 +48,11 @@ impl AnchorCounters {
                 "ledger_anchor_upgrade_errors_total",
                 "Upgrade requests that failed or whose answer was refused.",
                 &self.upgrade_errors,
+            ),
+            (
+                "ledger_anchor_upgrade_not_yet_total",
+                "Upgrade requests a calendar answered with \"not yet\" (404).",
+                &self.upgrade_not_yet,
             ),
             (
                 "ledger_anchor_header_check_failures_total",

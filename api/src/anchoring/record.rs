@@ -72,6 +72,11 @@ pub struct StampRecord {
     pub next_upgrade_ms: u64,
     /// The last upgrade problem, for operators.
     pub last_error: Option<String>,
+    /// Calendars that answered "not yet" (404) for their pending attestation in the last
+    /// upgrade round: why a stamp without errors is still pending. Absent in records
+    /// written before it existed.
+    #[serde(default)]
+    pub awaiting: Vec<String>,
 }
 
 /// The block a verified Bitcoin attestation points at.
@@ -112,6 +117,7 @@ impl StampRecord {
             idle_rounds: 0,
             next_upgrade_ms: created_ms + upgrade_interval.as_millis() as u64,
             last_error: None,
+            awaiting: Vec::new(),
         }
     }
 

@@ -30,6 +30,8 @@ struct Round {
     progressed: bool,
     /// One line per calendar that failed, was not asked, or whose answer was refused.
     errors: Vec<String>,
+    /// Calendars that answered "not yet" (404).
+    awaiting: Vec<String>,
 }
 
 impl Anchoring {
@@ -76,7 +78,12 @@ impl Anchoring {
         };
         let original = DetachedTimestamp::parse(&bytes)?;
         let mut round = self
-            .ask_calendars(client, &original, &mut record.resolved)
+            .ask_calendars(
+                client,
+                &original,
+                &mut record.resolved,
+                record.status == StampStatus::Pending,
+            )
             .await?;
         let attested = round.stamp.attestations()?;
         let heights = bitcoin_heights(&attested);
@@ -90,6 +97,7 @@ impl Anchoring {
         let now = now_ms();
         record.upgrade_attempts = record.upgrade_attempts.saturating_add(1);
         record.last_error = (!round.errors.is_empty()).then(|| round.errors.join("; "));
+        record.awaiting = std::mem::take(&mut round.awaiting);
         if completed {
             record.status = StampStatus::Complete;
             record.completed_ms = Some(now);
@@ -111,17 +119,20 @@ impl Anchoring {
 
     /// Asks the calendar of every pending commitment not yet resolved, merging each
     /// sound answer into the round's copy of the stamp. A commitment whose merged answer
-    /// holds a Bitcoin attestation is added to `resolved`.
+    /// settles it ([`Anchoring::settles`]; checked against headers only while the stamp
+    /// is `pending`) is added to `resolved`.
     async fn ask_calendars(
         &self,
         client: &CalendarClient,
         original: &DetachedTimestamp,
         resolved: &mut Vec<String>,
+        check_headers: bool,
     ) -> Result<Round, AnchorError> {
         let mut round = Round {
             stamp: original.clone(),
             progressed: false,
             errors: Vec::new(),
+            awaiting: Vec::new(),
         };
         for pending in original.pending_commitments()? {
             let hex_commitment = hex::encode(&pending.commitment);
@@ -139,20 +150,36 @@ impl Anchoring {
                 .fetch_add(1, Ordering::Relaxed);
             let answer = match client.fetch(&pending.uri, &pending.commitment).await {
                 Ok(Some(answer)) => answer,
-                Ok(None) => continue,
+                Ok(None) => {
+                    self.counters
+                        .upgrade_not_yet
+                        .fetch_add(1, Ordering::Relaxed);
+                    round.awaiting.push(pending.uri.clone());
+                    continue;
+                }
                 Err(e) => {
                     self.counters.upgrade_errors.fetch_add(1, Ordering::Relaxed);
-                    round.errors.push(format!("{}: {e}", pending.uri));
+                    // Transport and status failures name themselves; anything else is
+                    // an answer that did not parse.
+                    let refused = if matches!(e, OtsError::Calendar { .. }) {
+                        ""
+                    } else {
+                        "answer refused: "
+                    };
+                    round.errors.push(format!("{}: {refused}{e}", pending.uri));
                     continue;
                 }
             };
-            let has_bitcoin = holds_bitcoin(&answer, &pending.commitment);
+            let settled = self
+                .settles(&answer, &pending.commitment, check_headers)
+                .await;
             match merged(&round.stamp, original, &pending.commitment, answer) {
                 Ok(candidate) => {
+                    // Merging is idempotent: an answer merged before changes nothing.
+                    round.progressed |= candidate != round.stamp;
                     round.stamp = candidate;
-                    round.progressed = true;
                     self.counters.upgrade_merged.fetch_add(1, Ordering::Relaxed);
-                    if has_bitcoin {
+                    if settled {
                         resolved.push(hex_commitment);
                     }
                 }
@@ -211,6 +238,29 @@ impl Anchoring {
                 .min(MAX_UPGRADE_BACKOFF.as_millis() as u64);
             record.next_upgrade_ms = now + wait;
         }
+    }
+}
+
+impl Anchoring {
+    /// Whether a calendar's answer settles its commitment, which is then not asked
+    /// again: it holds a Bitcoin attestation and, with a header source, one that
+    /// matches its block's header. A proof for another message, or one whose header
+    /// cannot be fetched yet, is asked for again next round, so the calendar's later
+    /// right answer is still fetched. Once the stamp is complete (`check_headers`
+    /// false) any Bitcoin attestation settles it: asking again could only add proofs
+    /// to a stamp that already has a verified one.
+    async fn settles(&self, answer: &Timestamp, commitment: &[u8], check_headers: bool) -> bool {
+        if !holds_bitcoin(answer, commitment) {
+            return false;
+        }
+        let Some(headers) = self.headers.as_ref().filter(|_| check_headers) else {
+            return true;
+        };
+        let Ok(attested) = answer.attestations_with_messages(commitment) else {
+            return false;
+        };
+        let heights = bitcoin_heights(&attested);
+        headers.check(&attested, &heights).await.0.is_some()
     }
 }
 

@@ -101,6 +101,7 @@ pub fn stamp_json(state: &AppState, r: &StampRecord) -> Value {
         "upgrade_attempts": r.upgrade_attempts,
         "next_upgrade_ms": r.next_upgrade_ms,
         "last_error": r.last_error,
+        "awaiting": r.awaiting,
         "ots_url": r.ots.as_ref().map(|_| format!("/v1/anchors/{}/ots", r.tree_size)),
         "checkpoint_url": format!("/checkpoint/{}", r.tree_size),
     })

@@ -1,6 +1,14 @@
 //! The fleet view: the appliances of a site (key status, online/stale/never, agent
-//! version, outbox depth, chain facts, completeness alarms), one appliance's detail,
-//! and the agents' check-ins that feed it.
+//! version, outbox depth, chain facts, completeness alarms, the server's own alarms about
+//! refused records), one appliance's detail, and the agents' check-ins that feed it.
+//!
+//! Server alarms come from the intake's per-appliance refusal counts
+//! ([`crate::metrics::refusals`]): `clock_ahead` while `future_time` refusals of the
+//! appliance happened within the staleness window, `sequence_replay` likewise for
+//! `sequence_replayed` (an appliance restored from an old backup re-signing sequence
+//! numbers already logged). The counts themselves are shown since the server started.
+//! An appliance's detail also lists the steps back of its clock between consecutive
+//! logged records (from the index): a clock behind the server is accepted at intake.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ledger_index::{ChainFacts, CompletenessAlarm, KeyRow};
+use ledger_index::{ChainFacts, ClockStep, CompletenessAlarm, KeyRow};
 use serde::Serialize;
 use serde_json::json;
 
@@ -22,6 +30,7 @@ use crate::checkins::{liveness, Checkin, StoredCheckin};
 use crate::clock::now_ms;
 use crate::error::AppError;
 use crate::log_reads::blocking;
+use crate::metrics::refusals::ApplianceRefusals;
 use crate::state::AppState;
 
 type Shared = State<Arc<AppState>>;
@@ -81,6 +90,11 @@ struct ApplianceView {
     oldest_undelivered_age_secs: Option<u64>,
     #[serde(flatten)]
     chain: ChainFacts,
+    /// Records of this appliance the intake refused for a reason that concerns the
+    /// appliance itself, by reason code, since the server started.
+    refusals: ApplianceRefusals,
+    /// `clock_ahead`, `sequence_replay`: such refusals within the staleness window.
+    server_alarms: Vec<&'static str>,
 }
 
 #[derive(Default)]
@@ -88,6 +102,26 @@ struct Gathered {
     chain: Option<ChainFacts>,
     keys: Vec<KeyRow>,
     checkin: Option<StoredCheckin>,
+    refusals: ApplianceRefusals,
+}
+
+/// The server alarm raised by each refusal reason the fleet view watches.
+const ALARMS: [(&str, &str); 2] = [
+    ("future_time", "clock_ahead"),
+    ("sequence_replayed", "sequence_replay"),
+];
+
+/// The server alarms of one appliance: a watched refusal within `window_ms` of `now`.
+fn server_alarms(refusals: &ApplianceRefusals, now: u64, window_ms: u64) -> Vec<&'static str> {
+    ALARMS
+        .iter()
+        .filter(|(reason, _)| {
+            refusals
+                .get(reason)
+                .is_some_and(|r| now.saturating_sub(r.last_ms) <= window_ms)
+        })
+        .map(|(_, alarm)| *alarm)
+        .collect()
 }
 
 fn view(appliance: String, g: &Gathered, now: u64, stale_after_ms: u64) -> ApplianceView {
@@ -110,6 +144,8 @@ fn view(appliance: String, g: &Gathered, now: u64, stale_after_ms: u64) -> Appli
         outbox_depth: c.map(|c| c.checkin.outbox_depth),
         oldest_undelivered_age_secs: c.and_then(|c| c.checkin.oldest_undelivered_age_secs),
         chain: g.chain.clone().unwrap_or_default(),
+        refusals: g.refusals.clone(),
+        server_alarms: server_alarms(&g.refusals, now, stale_after_ms),
     }
 }
 
@@ -124,6 +160,9 @@ fn gather(state: &AppState, site: &str) -> Result<BTreeMap<String, Gathered>, Ap
     }
     for (a, c) in state.checkins.site(site).map_err(AppError::internal)? {
         all.entry(a).or_default().checkin = Some(c);
+    }
+    for (a, r) in state.intake.metrics.refusals.site(site) {
+        all.entry(a).or_default().refusals = r;
     }
     Ok(all)
 }
@@ -171,13 +210,17 @@ async fn appliance_detail(
     }
     let st = s.clone();
     let (site_c, app_c) = (site.clone(), appliance.clone());
-    let (mut all, alarms) = blocking(move || {
+    let (mut all, alarms, clock) = blocking(move || {
         let all = gather(&st, &site_c)?;
         let alarms = st
             .index
             .chain_alarms(&site_c, &app_c, 1000)
             .map_err(AppError::internal)?;
-        Ok((all, alarms))
+        let clock = st
+            .index
+            .clock_steps_back(&site_c, &app_c, 100)
+            .map_err(AppError::internal)?;
+        Ok((all, alarms, clock))
     })
     .await?;
     let Some(g) = all.remove(&appliance) else {
@@ -191,6 +234,7 @@ async fn appliance_detail(
         view: ApplianceView,
         keys: Vec<KeyRow>,
         completeness: Vec<CompletenessAlarm>,
+        clock_steps_back: Vec<ClockStep>,
         checkin: Option<StoredCheckin>,
     }
     json_ok(Detail {
@@ -198,6 +242,7 @@ async fn appliance_detail(
         view: v,
         keys: g.keys,
         completeness: alarms,
+        clock_steps_back: clock,
         checkin: g.checkin,
     })
 }
@@ -213,4 +258,44 @@ async fn checkin(State(s): Shared, Caller(who): Caller, body: Bytes) -> Result<R
     })
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::refusals::RefusalCount;
+
+    #[test]
+    fn server_alarms_last_as_long_as_the_window() {
+        let mut refusals = ApplianceRefusals::new();
+        assert!(server_alarms(&refusals, 1_000, 100).is_empty());
+        refusals.insert(
+            "future_time",
+            RefusalCount {
+                count: 3,
+                last_ms: 900,
+            },
+        );
+        refusals.insert(
+            "sequence_replayed",
+            RefusalCount {
+                count: 1,
+                last_ms: 500,
+            },
+        );
+        // Refusals the view does not watch raise nothing.
+        refusals.insert(
+            "sequence_gap",
+            RefusalCount {
+                count: 1,
+                last_ms: 1_000,
+            },
+        );
+        assert_eq!(server_alarms(&refusals, 1_000, 100), vec!["clock_ahead"]);
+        assert_eq!(
+            server_alarms(&refusals, 1_000, 500),
+            vec!["clock_ahead", "sequence_replay"]
+        );
+        assert!(server_alarms(&refusals, 2_000, 500).is_empty());
+    }
 }

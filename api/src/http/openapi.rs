@@ -48,6 +48,7 @@ pub fn stamp_schema() -> Value {
         "upgrade_attempts": uint(),
         "next_upgrade_ms": uint(),
         "last_error": nullable("string"),
+        "awaiting": {"type": "array", "items": string()},
         "ots_url": nullable("string"),
         "checkpoint_url": string()}})
 }
@@ -143,6 +144,9 @@ fn appliance_schema_parts() -> (Value, Value, Value) {
         "last_record_index": nullable_uint(),
         "last_record_time_ms": nullable_uint(),
         "completeness_alarms": uint(),
+        "refusals": {"type": "object", "additionalProperties": {"type": "object", "required": ["count", "last_ms"], "properties": {
+            "count": uint(), "last_ms": uint()}}},
+        "server_alarms": {"type": "array", "items": enumeration(&["clock_ahead", "sequence_replay"])},
     });
     let appliance_required = json!([
         "appliance_id",
@@ -150,7 +154,9 @@ fn appliance_schema_parts() -> (Value, Value, Value) {
         "state",
         "records",
         "completeness_alarms",
-        "agent_alarms"
+        "agent_alarms",
+        "refusals",
+        "server_alarms"
     ]);
     let mut detail_props = appliance_props.clone();
     if let Some(m) = detail_props.as_object_mut() {
@@ -162,6 +168,11 @@ fn appliance_schema_parts() -> (Value, Value, Value) {
         m.insert(
             "completeness".into(),
             json!({"type": "array", "items": sref("CompletenessAlarm")}),
+        );
+        m.insert(
+            "clock_steps_back".into(),
+            json!({"type": "array", "items": {"type": "object", "required": ["index", "sequence", "time_ms", "previous_time_ms"], "properties": {
+                "index": uint(), "sequence": uint(), "time_ms": uint(), "previous_time_ms": uint()}}}),
         );
         m.insert(
             "checkin".into(),
@@ -216,7 +227,7 @@ fn fleet_schemas() -> Vec<(&'static str, Value)> {
         ),
         (
             "ApplianceDetail",
-            json!({"type": "object", "required": ["site_id", "appliance_id", "key_status", "state", "keys", "completeness", "checkin"], "properties": detail_props}),
+            json!({"type": "object", "required": ["site_id", "appliance_id", "key_status", "state", "keys", "completeness", "clock_steps_back", "checkin"], "properties": detail_props}),
         ),
     ]
 }

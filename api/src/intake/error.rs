@@ -86,8 +86,13 @@ pub enum IntakeError {
     #[error("{0}")]
     PrevHashMismatch(Box<Fork>),
 
-    #[error("record time is {ahead_ms} ms ahead of the server clock; at most {max_skew_secs} s of future skew is accepted")]
-    FutureTime { ahead_ms: u64, max_skew_secs: u64 },
+    /// The appliance's clock runs ahead: the fleet view counts these per appliance.
+    #[error("record time of {chain} is {ahead_ms} ms ahead of the server clock; at most {max_skew_secs} s of future skew is accepted (check the appliance's clock)")]
+    FutureTime {
+        chain: ChainId,
+        ahead_ms: u64,
+        max_skew_secs: u64,
+    },
 
     #[error("key {key} of {chain} was revoked at log index {log_index}")]
     KeyRevoked {
@@ -248,6 +253,19 @@ impl IntakeError {
             IntakeError::EntryTooLarge { .. } => ErrorCode::TooLarge,
             IntakeError::EmptyEntry => ErrorCode::Empty,
             IntakeError::Internal { .. } => ErrorCode::Internal,
+        }
+    }
+
+    /// The appliance a refusal says something about beyond the record itself: its clock
+    /// runs ahead (`future_time`) or it reuses sequence numbers already logged
+    /// (`sequence_replayed`, e.g. restored from an old backup). The fleet view counts
+    /// these per appliance.
+    pub fn appliance(&self) -> Option<&ChainId> {
+        match self {
+            IntakeError::FutureTime { chain, .. } | IntakeError::SequenceReplayed { chain, .. } => {
+                Some(chain)
+            }
+            _ => None,
         }
     }
 

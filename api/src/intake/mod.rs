@@ -155,9 +155,15 @@ impl Intake {
         self.state.current_key(chain)
     }
 
-    /// Counts a refused record by reason.
+    /// Counts a refused record by reason, and per appliance when the reason concerns
+    /// the appliance (its clock, replayed sequence numbers).
     fn reject(&self, e: IntakeError) -> IntakeError {
         self.metrics.reject(e.code().as_str());
+        if let Some(chain) = e.appliance() {
+            self.metrics
+                .refusals
+                .count(chain, e.code().as_str(), now_ms());
+        }
         e
     }
 

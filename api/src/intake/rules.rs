@@ -230,6 +230,7 @@ fn check_time(record: &Record, clock: &Clock) -> Result<(), IntakeError> {
     let skew_ms = u64::try_from(clock.max_future_skew.as_millis()).unwrap_or(u64::MAX);
     if record.time_ms() > clock.now_ms.saturating_add(skew_ms) {
         return Err(IntakeError::FutureTime {
+            chain: record.chain(),
             ahead_ms: record.time_ms() - clock.now_ms,
             max_skew_secs: clock.max_future_skew.as_secs(),
         });
@@ -622,6 +623,7 @@ pub(crate) mod tests {
         assert_eq!(
             e,
             IntakeError::FutureTime {
+                chain: Keys::chain(),
                 ahead_ms: 300_001,
                 max_skew_secs: 300
             }

@@ -3,6 +3,7 @@
 //! with the log's, the query index's and anchoring's figures.
 
 pub mod exposition;
+pub mod refusals;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,8 @@ pub struct Metrics {
     /// Append requests refused because the sequencer queue was full.
     pub busy: AtomicU64,
     rejects: Mutex<BTreeMap<&'static str, u64>>,
+    /// Refusals about an appliance (its clock, replayed sequences), per appliance.
+    pub refusals: refusals::Refusals,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,

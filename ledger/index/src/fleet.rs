@@ -1,6 +1,7 @@
 //! What the index knows about a site's appliances for the fleet view: per chain the
 //! number of records, the last sequence, log index and appliance time, the completeness
-//! alarms, and every key from the log's key records. Check-ins are not log records; the
+//! alarms, the steps back of the appliance clock between consecutive records, and every
+//! key from the log's key records. Check-ins are not log records; the
 //! server joins them in from its own database.
 
 use rusqlite::{params, Row};
@@ -43,7 +44,63 @@ pub struct CompletenessAlarm {
     pub kind: &'static str,
 }
 
+/// A step back of an appliance's clock larger than this between two consecutive records
+/// of its chain is reported: NTP corrections are seconds, a clock reset or an appliance
+/// restored with an old clock is hours.
+pub const CLOCK_STEP_BACK_MS: u64 = 600_000;
+/// How many of a chain's latest records the clock check reads (bounded work per view).
+pub const CLOCK_CHECK_RECORDS: usize = 10_000;
+
+/// A record whose appliance time is more than [`CLOCK_STEP_BACK_MS`] before that of the
+/// chain's previous record: the appliance's clock went back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClockStep {
+    pub index: u64,
+    pub sequence: u64,
+    pub time_ms: u64,
+    pub previous_time_ms: u64,
+}
+
 impl QueryIndex {
+    /// The steps back of one chain's appliance clock among its latest
+    /// [`CLOCK_CHECK_RECORDS`] records, newest first (at most `limit`).
+    pub fn clock_steps_back(
+        &self,
+        site: &str,
+        appliance: &str,
+        limit: usize,
+    ) -> Result<Vec<ClockStep>, IndexError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT idx, seq, time_ms, prev FROM (
+                 SELECT idx, seq, time_ms, LAG(time_ms) OVER (ORDER BY seq) AS prev
+                 FROM (SELECT idx, seq, time_ms FROM records WHERE site = ?1 AND appliance = ?2
+                       ORDER BY seq DESC LIMIT ?3))
+             WHERE prev IS NOT NULL AND prev - time_ms > ?4
+             ORDER BY seq DESC LIMIT ?5",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![
+                    site,
+                    appliance,
+                    CLOCK_CHECK_RECORDS as i64,
+                    CLOCK_STEP_BACK_MS as i64,
+                    limit as i64
+                ],
+                |r| {
+                    Ok(ClockStep {
+                        index: stored_to_u64(r.get(0)?),
+                        sequence: stored_to_u64(r.get(1)?),
+                        time_ms: stored_to_u64(r.get(2)?),
+                        previous_time_ms: stored_to_u64(r.get(3)?),
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Facts of every indexed chain of `site`: (appliance id, facts).
     pub fn site_chains(&self, site: &str) -> Result<Vec<(String, ChainFacts)>, IndexError> {
         let conn = self.reader()?;

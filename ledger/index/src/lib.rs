@@ -70,7 +70,7 @@ pub use codes::{
 pub use connections::{QueryIndex, Reader};
 pub use daily::DayCounts;
 pub use error::IndexError;
-pub use fleet::{ChainFacts, CompletenessAlarm, KeyRow};
+pub use fleet::{ChainFacts, ClockStep, CompletenessAlarm, KeyRow};
 pub use incidents::{Incident, IncidentFilter};
 pub use patterns::{PatternStats, TierCounts};
 pub use records::{ChainEntry, CheckCount, RecordFilter, RecordHit};
