@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use ledger_core::hash::{node_hash, Hash, HASH_SIZE};
 use ledger_core::proof::SubtreeSource;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode,
-    Options, WriteBatch, WriteOptions, DB,
+    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType,
+    Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 
 use crate::derived::StateWrites;
@@ -179,6 +179,21 @@ fn direct_io_works(dir: &Path) -> bool {
     written.is_some()
 }
 
+/// The dedup family's tables: filters and indexes in partitions of about 4 KiB, cached
+/// one partition at a time. Every new leaf is probed in this family, and a whole-table
+/// filter of a large table (several MB once a table holds millions of keys) is larger
+/// than one shard of the block cache, so it was never cached and every probe read it
+/// from disk again: at 40M entries that read was the sequencer's whole cost (measured
+/// with `ledger-soak`, docs/PERFORMANCE.md). Partitions stay cached; the top level of
+/// each table's index and filter is pinned.
+fn dedup_table(mut t: BlockBasedOptions) -> BlockBasedOptions {
+    t.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+    t.set_partition_filters(true);
+    t.set_metadata_block_size(4096);
+    t.set_pin_top_level_index_and_filter(true);
+    t
+}
+
 fn read_u64(bytes: &[u8], what: &str) -> Result<u64, LedgerError> {
     let arr: [u8; 8] = bytes.try_into().map_err(|_| {
         LedgerError::corrupt(format!("{what} is {} bytes, expected 8", bytes.len()))
@@ -212,7 +227,7 @@ impl Store {
         };
         let cf =
             |name: &str, t: BlockBasedOptions| ColumnFamilyDescriptor::new(name, cf_options(t));
-        let mut dedup = cf_options(table(Some(10.0)));
+        let mut dedup = cf_options(dedup_table(table(Some(10.0))));
         // The dedup family takes 1024 random keys per group commit and is probed for
         // every new leaf, almost always for a key that does not exist. A small memtable
         // keeps its skiplist cache-sized (inserts and probes were the sequencer's and
