@@ -24,6 +24,14 @@ use crate::trust::Trust;
 const GRPC_WINDOW: usize = 8;
 /// How long HTTP is used after gRPC failed.
 pub const HTTP_FALLBACK_PERIOD: Duration = Duration::from_secs(60);
+/// Longest a gRPC attempt (one stream, up to [`GRPC_WINDOW`] batches) may take. The
+/// channel's request timeout ends when the response headers arrive, and the server
+/// sends those at once; the answers that follow are not covered by it. A server that
+/// stops answering mid-stream (frozen, or behind a connection gone half-open) would
+/// otherwise hold the attempt, and the whole uploader, forever. Bounded like one HTTP
+/// request (the client's 60 s request timeout); answers received before the deadline are
+/// dropped with the attempt, and the retry gets them back as duplicates.
+const GRPC_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Sends outbox records and settles the answers: the client, the trusted view of the
 /// log, and which transport is in use.
@@ -109,7 +117,16 @@ impl Deliverer {
             .iter()
             .map(|b| b.iter().map(|p| p.bytes.clone()).collect())
             .collect();
-        let (answers, stream_error) = self.client.append_grpc(payload).await;
+        let attempt = tokio::time::timeout(GRPC_ATTEMPT_TIMEOUT, self.client.append_grpc(payload));
+        let Ok((answers, stream_error)) = attempt.await else {
+            // The stalled connection is dropped so the next attempt opens a fresh one.
+            self.client.reset_grpc();
+            let e = AgentError::Transient(format!(
+                "gRPC upload: no complete answer within {} s",
+                GRPC_ATTEMPT_TIMEOUT.as_secs()
+            ));
+            return (0, Some(e));
+        };
         let mut total = 0;
         for (batch, items) in batches.iter().zip(answers) {
             match self.settle(batch, items).await {
