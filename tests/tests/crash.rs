@@ -4,8 +4,9 @@
 //! every checkpoint consistent with every earlier one (fsck), including the checkpoints
 //! the child was handed.
 //!
-//! Short form (CI): `cargo test -p e2e --test crash`.
-//! Long form: `CRASH_ITERATIONS=60 cargo test -p e2e --release --test crash -- --nocapture`.
+//! Short form (CI): `cargo test -p e2e --test crash` (8 kills).
+//! Long form: `CRASH_ITERATIONS=200 cargo test -p e2e --release --test crash -- --nocapture`
+//! (docs/RELIABILITY.md); `CRASH_SEED` repeats a run's kill moments.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

@@ -14,8 +14,8 @@
 //! Short form (CI): `cargo test -p e2e --test fault_kill` after the binaries are built
 //! (`cargo test --workspace` builds them; alone: `cargo build -p api -p appliance --bins`).
 //! Long form: `FAULT_LEDGERD_KILLS=50 FAULT_AGENT_KILLS=50 cargo test -p e2e --release
-//! --test fault_kill -- --nocapture --test-threads 1` (after
-//! `cargo build --release -p api -p appliance --bins`). `FAULT_SEED` repeats a run.
+//! --test fault_kill -- --nocapture` (after `cargo build --release -p api -p appliance
+//! --bins`). `FAULT_SEED` repeats a run's kill moments.
 
 use std::time::{Duration, Instant};
 
