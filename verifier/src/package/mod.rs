@@ -18,6 +18,7 @@
 //! else and returns a [`Report`] of findings; [`PackageWriter`] builds a package for an
 //! exporter.
 
+mod chain_window;
 mod check;
 mod entries;
 mod manifest;
@@ -36,6 +37,7 @@ pub use check::{check_citation, verify_package, CitedRecord, SignatureMode, Veri
 pub use entries::{EntryFile, EntryRef, KEYS_MAGIC, MAX_ENTRY_LEN, RECORDS_MAGIC};
 pub use manifest::{
     ChainBounds, ChainDecl, Manifest, OperatorInfo, Period, FORMAT_NAME, FORMAT_VERSION,
+    FORMAT_VERSION_V1,
 };
 pub use multiproof::ProofFile;
 pub use progress::Progress;

@@ -23,6 +23,7 @@ use ::anchor::HeaderSet;
 use ledger_core::note::NoteVerifier;
 use ledger_record::VerifyingKey;
 
+use super::chain_window::DEFAULT_WINDOW;
 use super::progress::Progress;
 use super::report::{Finding, FindingCode, LogSummary, Report};
 use super::Package;
@@ -49,6 +50,9 @@ pub struct VerifyOptions<'a> {
     /// Records decoded and verified together (at least 1): bounds the memory held by
     /// decoded records. The result does not depend on it.
     pub chunk_size: usize,
+    /// Recent records kept per chain beyond its head, holes and bounds (see
+    /// `chain_window`). The result does not depend on it.
+    pub chain_window: usize,
 }
 
 impl<'a> VerifyOptions<'a> {
@@ -60,6 +64,7 @@ impl<'a> VerifyOptions<'a> {
             signatures: SignatureMode::Batch,
             progress: None,
             chunk_size: CHUNK,
+            chain_window: DEFAULT_WINDOW,
         }
     }
 }
@@ -74,8 +79,9 @@ pub fn verify_package(pkg: &Package, opts: &VerifyOptions<'_>) -> Report {
     let operator_key = resolve_operator_key(pkg, opts.operator_key, &mut findings);
 
     let (history, key_leaves) = keys::check_keys(pkg, operator_key, &mut findings);
-    let records = records::check_records(pkg, &history, operator_key, opts, &mut findings);
-    inclusion::check_inclusion(pkg, &records.leaves, &key_leaves, &mut findings);
+    let (records, leaves) =
+        records::check_records(pkg, &history, operator_key, opts, &mut findings);
+    inclusion::check_inclusion(pkg, &leaves, &key_leaves, &mut findings);
     let anchor = anchor::check_anchor(pkg, opts.headers, &mut findings, &mut notes);
     if opts.operator_key.is_none() {
         notes.push(format!(
