@@ -16,6 +16,7 @@ mod inclusion;
 mod keys;
 mod manifest;
 mod records;
+mod segmented;
 mod signatures;
 
 // `::anchor` is the OpenTimestamps crate; `anchor` alone is the module above.
@@ -29,7 +30,8 @@ use super::report::{Finding, FindingCode, LogSummary, Report};
 use super::Package;
 use crate::hashes::hash_b64;
 
-pub use citation::{check_citation, CitedRecord};
+pub use citation::{check_citation, check_citation_segmented, CitedRecord};
+pub use segmented::verify_segmented;
 pub use signatures::SignatureMode;
 
 /// Default records decoded and verified together; bounds memory for large packages.
@@ -83,13 +85,36 @@ pub fn verify_package(pkg: &Package, opts: &VerifyOptions<'_>) -> Report {
         records::check_records(pkg, &history, operator_key, opts, &mut findings);
     inclusion::check_inclusion(pkg, &leaves, &key_leaves, &mut findings);
     let anchor = anchor::check_anchor(pkg, opts.headers, &mut findings, &mut notes);
+    report(
+        pkg,
+        opts,
+        operator_key,
+        signature_valid,
+        records,
+        anchor,
+        findings,
+        notes,
+    )
+}
+
+/// The report from the checks' results, with the note on an unpinned operator key.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    pkg: &Package,
+    opts: &VerifyOptions<'_>,
+    operator_key: VerifyingKey,
+    signature_valid: bool,
+    records: records::RecordsOutcome,
+    anchor: super::report::AnchorSummary,
+    findings: Vec<Finding>,
+    mut notes: Vec<String>,
+) -> Report {
     if opts.operator_key.is_none() {
         notes.push(format!(
             "operator key {} taken from the package; it is trusted only through the logged key records it signs.",
             hex::encode(operator_key.as_bytes())
         ));
     }
-
     Report {
         valid: findings.is_empty(),
         format_version: pkg.manifest.version,
