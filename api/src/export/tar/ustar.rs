@@ -27,14 +27,27 @@ fn octal(field: &mut [u8], value: u64) {
 }
 
 /// Appends one regular file to `out`.
+#[cfg(test)]
 pub fn append_file(out: &mut Vec<u8>, name: &str, data: &[u8], mtime: u64) {
+    out.extend_from_slice(&header(name, data.len() as u64, mtime));
+    out.extend_from_slice(data);
+    out.extend(std::iter::repeat_n(0u8, padding(data.len() as u64)));
+}
+
+/// Zero bytes after a file of `len` bytes, up to the next block.
+pub fn padding(len: u64) -> usize {
+    (BLOCK - (len % BLOCK as u64) as usize) % BLOCK
+}
+
+/// The header block of a regular file of `len` bytes.
+pub fn header(name: &str, len: u64, mtime: u64) -> [u8; BLOCK] {
     debug_assert!(name.len() <= 100 && !name.contains('/'));
     let mut h = [0u8; BLOCK];
     h[..name.len()].copy_from_slice(name.as_bytes());
     octal(&mut h[100..108], 0o644);
     octal(&mut h[108..116], 0);
     octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], data.len() as u64);
+    octal(&mut h[124..136], len);
     octal(&mut h[136..148], mtime);
     h[156] = b'0';
     h[257..263].copy_from_slice(b"ustar\0");
@@ -44,15 +57,68 @@ pub fn append_file(out: &mut Vec<u8>, name: &str, data: &[u8], mtime: u64) {
     let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
     let text = format!("{sum:06o}\0 ");
     h[148..156].copy_from_slice(text.as_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    let pad = (BLOCK - data.len() % BLOCK) % BLOCK;
-    out.extend(std::iter::repeat_n(0u8, pad));
+    h
 }
 
+/// The two zero blocks that end an archive.
+pub const END: [u8; 2 * BLOCK] = [0u8; 2 * BLOCK];
+
 /// Ends an archive (two zero blocks).
+#[cfg(test)]
 pub fn finish(out: &mut Vec<u8>) {
-    out.extend(std::iter::repeat_n(0u8, 2 * BLOCK));
+    out.extend_from_slice(&END);
+}
+
+/// Reads an archive from `input` one file at a time, each at most `max_file` bytes,
+/// handing each to `visit` before the next is read: memory holds one file.
+pub fn read_stream(
+    input: &mut impl std::io::Read,
+    max_file: u64,
+    mut visit: impl FnMut(String, Vec<u8>) -> Result<(), TarError>,
+) -> Result<(), TarError> {
+    let mut block = [0u8; BLOCK];
+    let read = |input: &mut dyn std::io::Read, buf: &mut [u8], what: &str| {
+        input
+            .read_exact(buf)
+            .map_err(|e| err(format!("truncated {what}: {e}")))
+    };
+    loop {
+        read(input, &mut block, "archive (no end-of-archive blocks)")?;
+        if block.iter().all(|b| *b == 0) {
+            read(input, &mut block, "archive (one end-of-archive block)")?;
+            if !block.iter().all(|b| *b == 0) {
+                return Err(err("a zero block inside the archive"));
+            }
+            return Ok(());
+        }
+        let mut two = block.to_vec();
+        two.extend_from_slice(&END);
+        let (name, size) = match read_files(&two, max_file) {
+            Err(e) if e.0.starts_with("truncated inside") => parse_header(&block, max_file)?,
+            Err(e) => return Err(e),
+            Ok(_) => parse_header(&block, max_file)?,
+        };
+        let mut data = vec![0u8; size as usize];
+        read(input, &mut data, &format!("inside `{name}`"))?;
+        let mut pad = vec![0u8; padding(size)];
+        read(input, &mut pad, &format!("padding of `{name}`"))?;
+        visit(name, data)?;
+    }
+}
+
+/// Name and size from a header block that `read_files` accepted.
+fn parse_header(block: &[u8], max_file: u64) -> Result<(String, u64), TarError> {
+    let name_end = block[..100].iter().position(|b| *b == 0).unwrap_or(100);
+    let name = std::str::from_utf8(&block[..name_end])
+        .map_err(|_| err("a file name is not UTF-8"))?
+        .to_string();
+    let size = parse_octal(&block[124..136], "file size")?;
+    if size > max_file {
+        return Err(err(format!(
+            "entry `{name}` is {size} bytes; at most {max_file} accepted"
+        )));
+    }
+    Ok((name, size))
 }
 
 fn parse_octal(field: &[u8], what: &str) -> Result<u64, TarError> {
