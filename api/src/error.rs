@@ -99,6 +99,9 @@ impl AppError {
                     "the ledger is not accepting appends; the operator must look at the server log",
                 )
             }
+            e @ LedgerError::NoSpace { .. } => {
+                AppError::from(crate::intake::IntakeError::from_ledger(e, retry_after))
+            }
             LedgerError::NotFound { what } => AppError::not_found(format!("{what} not found")),
             LedgerError::InvalidRequest(m) => AppError::bad_request(ErrorCode::InvalidRequest, m),
             LedgerError::Proof(p) => {
@@ -128,6 +131,7 @@ impl AppError {
             StatusCode::NOT_FOUND => Code::NotFound,
             StatusCode::CONFLICT => Code::FailedPrecondition,
             StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+            StatusCode::INSUFFICIENT_STORAGE => Code::ResourceExhausted,
             _ => Code::Internal,
         };
         let mut status = tonic::Status::new(code, self.message.clone());
@@ -175,10 +179,12 @@ impl From<IntakeError> for AppError {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Busy { .. } | ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let retry_after = match e.kind() {
-            ErrorKind::Busy { retry_after_secs } => Some(retry_after_secs),
+            ErrorKind::Busy { retry_after_secs }
+            | ErrorKind::InsufficientStorage { retry_after_secs } => Some(retry_after_secs),
             _ => None,
         };
         AppError {

@@ -37,6 +37,10 @@ enum Command {
     /// from the data directory of a stopped server, or with `--server` from a running
     /// one. Verify it with `ledger-verify package DIR --key VKEY`.
     Export(ExportArgs),
+    /// Check a stopped server's data directory: re-verify the whole log (every entry,
+    /// stored hash, dedup key and signed checkpoint) and cross-check the persisted intake
+    /// state against a rebuild from every entry. Exit code 1 when something is wrong.
+    Fsck(FsckArgs),
     /// Ask the running server for an online backup into a new directory (needs the admin
     /// credential). Appends continue meanwhile; see docs/OPERATIONS.md.
     Backup(BackupArgs),
@@ -62,6 +66,15 @@ struct ExportArgs {
     /// File holding the credential for `--server` (admin or a read token of the sites).
     #[arg(long)]
     token_file: Option<PathBuf>,
+}
+
+/// Arguments of `ledgerd fsck`.
+#[derive(Args)]
+struct FsckArgs {
+    /// Replace the persisted intake state with the rebuild when they differ (or when it
+    /// does not cover the log), instead of only reporting it.
+    #[arg(long)]
+    rebuild_state: bool,
 }
 
 /// Arguments of `ledgerd backup`.
@@ -120,6 +133,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Export(args) => export(config, args),
         Command::Backup(args) => backup(&config, args),
+        Command::Fsck(args) => fsck(&config, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,6 +142,56 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `ledgerd fsck`: prints what was checked, with rates, and fails when the log or the
+/// intake state is wrong.
+fn fsck(config: &Config, args: FsckArgs) -> anyhow::Result<()> {
+    let summary = api::fsck::run(config, args.rebuild_state)?;
+    let rate = |n: u64, secs: f64| n as f64 / secs.max(1e-6);
+    let log = &summary.log;
+    println!(
+        "log: {} entries, {} signed checkpoints, root {}: ok in {:.1} s ({:.0} entries/s)",
+        log.size,
+        log.checkpoints,
+        log.root,
+        summary.log_secs,
+        rate(log.size, summary.log_secs)
+    );
+    let state = &summary.state;
+    println!(
+        "intake state: {} chains, {} key records, {} entries not records; rebuilt from the log in {:.1} s ({:.0} entries/s)",
+        state.chains,
+        state.key_records,
+        state.skipped,
+        state.secs,
+        rate(log.size, state.secs)
+    );
+    let diff = &state.diff;
+    for (what, keys) in [
+        ("missing from the persisted state", &diff.missing),
+        ("in the persisted state only", &diff.extra),
+        ("different in the persisted state", &diff.changed),
+    ] {
+        for key in keys.iter().take(10) {
+            println!("  {what}: {}", api::intake::derived::describe_key(key));
+        }
+        if keys.len() > 10 {
+            println!("  … and {} more {what}", keys.len() - 10);
+        }
+    }
+    match (state.was_current && diff.is_empty(), state.rebuilt) {
+        (true, _) => println!("intake state: matches the rebuild"),
+        (false, true) => println!("intake state: replaced by the rebuild"),
+        (false, false) => anyhow::bail!(
+            "the persisted intake state does not match the log ({} missing, {} extra, {} different{}); run `ledgerd fsck --rebuild-state` with the server stopped",
+            diff.missing.len(),
+            diff.extra.len(),
+            diff.changed.len(),
+            if state.was_current { "" } else { ", does not cover the whole log" }
+        ),
+    }
+    Ok(())
 }
 
 /// `ledgerd export`: the package from a running server (`--server`) or from the data

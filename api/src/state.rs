@@ -54,7 +54,7 @@ pub enum ServerError {
     Anchor(#[from] AnchorError),
     #[error(transparent)]
     StateDb(#[from] StateDbError),
-    #[error("rebuilding intake state from the log: {0}")]
+    #[error("opening the intake state: {0}")]
     Intake(#[from] IntakeOpenError),
     #[error("{what}: {source}")]
     Io {
@@ -68,22 +68,31 @@ pub enum ServerError {
     Join(#[from] tokio::task::JoinError),
 }
 
+/// The log's configuration from the server's: origin, batching, and the intake's
+/// deriver (chain heads and key-record positions are written with every batch, so
+/// opening the intake does not scan the log).
+pub fn log_config(config: &Config) -> LogConfig {
+    let mut log_config = LogConfig::new(&config.data_dir, &config.origin);
+    log_config.sequencer = SequencerConfig {
+        max_batch: config.sequencer_max_batch,
+        max_delay: config.sequencer_max_delay,
+        queue_capacity: config.sequencer_queue_capacity,
+    };
+    log_config.store.min_free_bytes = config.min_free_disk_bytes;
+    log_config.deriver = Some(crate::intake::derived::deriver());
+    log_config
+}
+
 impl AppState {
-    /// Opens (creating on first start) the log, the operator key, the state database
-    /// and the query index in the data directory, then rebuilds the intake state from
-    /// the log. Blocking: call it before starting the runtime's servers or on the blocking
+    /// Opens (creating on first start) the log, the operator key, the state database,
+    /// the query index and the intake state in the data directory. Blocking: call it before starting the runtime's servers or on the blocking
     /// pool.
     pub fn open(config: Config) -> Result<AppState, ServerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::Io {
             what: format!("creating data directory {}", config.data_dir.display()),
             source,
         })?;
-        let mut log_config = LogConfig::new(&config.data_dir, &config.origin);
-        log_config.sequencer = SequencerConfig {
-            max_batch: config.sequencer_max_batch,
-            max_delay: config.sequencer_max_delay,
-            queue_capacity: config.sequencer_queue_capacity,
-        };
+        let log_config = log_config(&config);
         let log = Arc::new(Log::open(log_config).map_err(|source| ServerError::Ledger {
             dir: config.data_dir.display().to_string(),
             source,
@@ -97,8 +106,9 @@ impl AppState {
         )?);
         let anchoring = Arc::new(Anchoring::open(log.clone(), config.anchor.clone())?);
         let checkins = Arc::new(CheckinStore::new(state_db.clone()));
+        // The index catches up in the background (`index_tailer`), so a missing or
+        // lagging index never delays the start; its lag is a metric.
         let index = Arc::new(QueryIndex::open(&config.data_dir)?);
-        index.catch_up(&log)?;
         let intake = Arc::new(
             Intake::open(
                 log.clone(),

@@ -72,6 +72,12 @@ pub struct Client {
     credential: Option<String>,
 }
 
+/// HTTP answers after which the same upload may succeed later: the records stay in the
+/// outbox. 507 is the server's disk below its reserve (it resumes once space is freed).
+fn retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504 | 507)
+}
+
 fn transient(what: &str, e: impl std::fmt::Display) -> AgentError {
     AgentError::Transient(format!("{what}: {e}"))
 }
@@ -250,7 +256,7 @@ impl Client {
         let body = read_capped(resp, "HTTP upload answer").await?;
         match status {
             200 => {}
-            503 | 500 | 502 | 504 | 429 => {
+            s if retryable_status(s) => {
                 let (code, message) = error_of(status, &body);
                 return Err(AgentError::Transient(format!(
                     "HTTP {status} {code}: {message}"
@@ -447,6 +453,18 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    /// A server that is out of disk, busy or failing keeps the records in the outbox;
+    /// refusals of the request itself do not.
+    #[test]
+    fn full_disk_and_overload_answers_are_retried() {
+        for status in [429, 500, 502, 503, 504, 507] {
+            assert!(super::retryable_status(status), "{status}");
+        }
+        for status in [400, 401, 403, 404, 409, 413, 422] {
+            assert!(!super::retryable_status(status), "{status}");
+        }
+    }
+
     #[test]
     fn batch_encoding_uses_shortest_heads() {
         let a = vec![1u8; 23];

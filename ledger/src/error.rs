@@ -22,6 +22,15 @@ pub enum LedgerError {
     Busy { capacity: usize },
 
     /// The sequencer stopped, after a storage failure or at shutdown; no append is taken.
+    /// Retryable: the disk reserve is not free (see `space`); appends succeed again once
+    /// space is freed, without a restart.
+    #[error("the log's disk has {available} bytes free, below the reserve of {reserve} bytes ({path}): appends are refused until space is freed")]
+    NoSpace {
+        path: String,
+        available: u64,
+        reserve: u64,
+    },
+
     #[error("ledger sequencer is not running: {reason}")]
     Stopped { reason: String },
 

@@ -7,16 +7,19 @@
 //! verification lives in `ledger-core`, which this crate builds on.
 
 pub mod backup;
+pub mod derived;
 pub mod error;
 pub mod fsck;
 pub mod key;
 pub mod log;
 pub mod sequencer;
+pub mod space;
 pub mod store;
 pub mod tiles;
 mod tree_state;
 
+pub use derived::{Deriver, StateWrites};
 pub use error::LedgerError;
-pub use log::{CheckpointInfo, InclusionProver, Log, LogConfig};
+pub use log::{CheckpointInfo, CommitHistogram, InclusionProver, Log, LogConfig, COMMIT_BUCKETS};
 pub use sequencer::{Appended, SequencerConfig};
 pub use store::{StoreOptions, MAX_ENTRY_SIZE};

@@ -11,9 +11,11 @@ use ledger_core::hash::{leaf_hash, Hash};
 use ledger_core::proof::{self, SubtreeSource};
 use parking_lot::{Mutex, RwLock};
 
+use crate::derived::{Deriver, StateWrites};
 use crate::error::LedgerError;
 use crate::key::LogKey;
 use crate::sequencer::{self, Appended, Reply, Request, SequencerConfig};
+use crate::space::DiskReserve;
 use crate::store::{ProofReader, Store, StoreOptions, MAX_ENTRY_SIZE};
 use crate::tree_state::TreeState;
 
@@ -26,6 +28,9 @@ pub struct LogConfig {
     pub origin: String,
     pub sequencer: SequencerConfig,
     pub store: StoreOptions,
+    /// Derived state written with every batch (see [`crate::derived`]); `None` writes
+    /// none and leaves any existing derived state stale.
+    pub deriver: Option<Deriver>,
 }
 
 impl LogConfig {
@@ -35,6 +40,7 @@ impl LogConfig {
             origin: origin.into(),
             sequencer: SequencerConfig::default(),
             store: StoreOptions::default(),
+            deriver: None,
         }
     }
 }
@@ -55,10 +61,76 @@ pub struct Metrics {
     pub batched_entries: AtomicU64,
     pub largest_batch: AtomicU64,
     pub rejected_busy: AtomicU64,
+    /// Requests refused because the disk reserve was not free.
+    pub rejected_no_space: AtomicU64,
     /// Time the sequencer spent deduplicating, extending the tree and signing.
     pub sequence_nanos: AtomicU64,
     /// Time the writer spent in synced RocksDB writes.
     pub commit_nanos: AtomicU64,
+    /// Durations of the synced group-commit writes, one count per batch.
+    pub commit_times: CommitHistogram,
+}
+
+/// Buckets of a latency histogram: four per doubling, from 1 µs to about 17 minutes.
+pub const COMMIT_BUCKETS: usize = 120;
+
+/// A histogram of group-commit durations with quarter-octave buckets (about ±9% of the
+/// value), so a percentile of any interval can be read from two snapshots.
+#[derive(Debug)]
+pub struct CommitHistogram {
+    counts: [AtomicU64; COMMIT_BUCKETS],
+}
+
+impl Default for CommitHistogram {
+    fn default() -> Self {
+        CommitHistogram {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl CommitHistogram {
+    fn bucket(micros: f64) -> usize {
+        ((micros.max(1.0).log2() * 4.0) as usize).min(COMMIT_BUCKETS - 1)
+    }
+
+    /// The upper bound of bucket `i`, in microseconds.
+    pub fn upper_micros(i: usize) -> f64 {
+        2f64.powf((i + 1) as f64 / 4.0)
+    }
+
+    pub fn observe(&self, elapsed: std::time::Duration) {
+        let micros = elapsed.as_secs_f64() * 1e6;
+        self.counts[Self::bucket(micros)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts of every bucket now.
+    pub fn snapshot(&self) -> [u64; COMMIT_BUCKETS] {
+        std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed))
+    }
+
+    /// The `q` quantile (0..=1) of the commits between snapshots `before` and `after`,
+    /// as the upper bound of its bucket in microseconds; `None` without commits.
+    pub fn quantile_between(
+        before: &[u64; COMMIT_BUCKETS],
+        after: &[u64; COMMIT_BUCKETS],
+        q: f64,
+    ) -> Option<f64> {
+        let deltas: Vec<u64> = (0..COMMIT_BUCKETS).map(|i| after[i] - before[i]).collect();
+        let total: u64 = deltas.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in deltas.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(Self::upper_micros(i));
+            }
+        }
+        None
+    }
 }
 
 impl Metrics {
@@ -74,6 +146,7 @@ pub(crate) struct Shared {
     pub(crate) signer: LogKey,
     pub(crate) config: LogConfig,
     pub(crate) metrics: Metrics,
+    pub(crate) reserve: DiskReserve,
     latest: RwLock<Arc<CheckpointInfo>>,
     stopped: Mutex<Option<String>>,
 }
@@ -144,6 +217,7 @@ impl Log {
                 store.commit(&crate::store::Commit {
                     new_size: 0,
                     checkpoint: info.note.clone(),
+                    state: config.deriver.as_ref().map(|_| StateWrites::new()),
                     ..Default::default()
                 })?;
                 info
@@ -177,8 +251,10 @@ impl Log {
         };
         let capacity = config.sequencer.queue_capacity;
         let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let reserve = DiskReserve::new(&config.dir, config.store.min_free_bytes);
         let shared = Arc::new(Shared {
             store,
+            reserve,
             signer: key,
             config,
             metrics: Metrics::default(),
@@ -264,6 +340,17 @@ impl Log {
     ) -> Result<(), LedgerError> {
         if let Some(reason) = self.shared.stopped.lock().clone() {
             return Err(LedgerError::Stopped { reason });
+        }
+        // Refused here, before the hand-over, like a full queue: a caller may treat
+        // everything it handed over as on its way into the log (the server advances
+        // its chain heads on hand-over). What is already queued is written; the
+        // reserve is the room for it.
+        if let Err(e) = self.shared.reserve.check() {
+            self.shared
+                .metrics
+                .rejected_no_space
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(e);
         }
         let guard = self.tx.lock();
         let Some(tx) = guard.as_ref() else {
@@ -435,6 +522,40 @@ impl Log {
         proof::consistency_proof(&ProofReader::new(&self.shared.store), size1, size2)
     }
 
+    /// The tree size the derived state covers (see [`crate::derived`]), `None` when it
+    /// was never written. Equal to [`Log::size`] when every batch was written with a
+    /// deriver.
+    pub fn state_size(&self) -> Result<Option<u64>, LedgerError> {
+        self.shared.store.state_size()
+    }
+
+    /// The derived-state pairs whose key starts with `prefix`, in key order.
+    pub fn state_scan<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), LedgerError>> + 'a {
+        self.shared.store.state_scan(prefix)
+    }
+
+    /// Replaces the derived state with `writes`, built from the first `size` entries.
+    /// For a rebuild at start-up or by fsck: call it before anything is appended (it
+    /// refuses when the log no longer has `size` entries).
+    pub fn replace_state(&self, writes: &StateWrites, size: u64) -> Result<(), LedgerError> {
+        self.shared.store.replace_state(writes, size)
+    }
+
+    /// Why the log stopped taking appends (a failed synced write, a failed signature),
+    /// or `None` while it runs. A stopped log serves reads; only a restart resumes
+    /// writing, after the store is checked against its last signed checkpoint.
+    pub fn stopped(&self) -> Option<String> {
+        self.shared.stopped.lock().clone()
+    }
+
+    /// Whether the disk reserve is free now (`Err` says how much is free and the reserve).
+    pub fn check_space(&self) -> Result<(), LedgerError> {
+        self.shared.reserve.check()
+    }
+
     /// Direct access to the store for tile serving, fsck and tests.
     pub fn store(&self) -> &Store {
         &self.shared.store
@@ -485,5 +606,33 @@ impl InclusionProver<'_> {
     /// The tree size the proofs lead to.
     pub fn size(&self) -> u64 {
         self.size
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn quantiles_come_from_the_interval_between_snapshots() {
+        let h = CommitHistogram::default();
+        h.observe(Duration::from_millis(100));
+        let before = h.snapshot();
+        for _ in 0..99 {
+            h.observe(Duration::from_micros(1000));
+        }
+        h.observe(Duration::from_millis(20));
+        let after = h.snapshot();
+        let p50 = CommitHistogram::quantile_between(&before, &after, 0.5).unwrap();
+        assert!((1000.0..1200.0).contains(&p50), "{p50}");
+        // The slowest commit of the interval is the 100th of 100; the one before the
+        // first snapshot does not count.
+        let max = CommitHistogram::quantile_between(&before, &after, 1.0).unwrap();
+        assert!((20_000.0..24_000.0).contains(&max), "{max}");
+        assert_eq!(
+            CommitHistogram::quantile_between(&after, &after, 0.99),
+            None
+        );
     }
 }

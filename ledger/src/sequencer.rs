@@ -1,6 +1,7 @@
 //! The single writer of a log. Appends queue up in a bounded channel; one thread takes
 //! them in batches (closed at `max_batch` entries or `max_delay` after the first),
-//! gives them indexes and signs the new checkpoint; a second thread writes each batch
+//! gives them indexes, derives the caller's state from the new entries (if the log has
+//! a [`crate::Deriver`]) and signs the new checkpoint; a second thread writes each batch
 //! with one synced `WriteBatch` together with that checkpoint, in order, and only then
 //! answers every waiter. The two overlap, so the next batch is prepared while the disk
 //! syncs the previous one.
@@ -162,10 +163,12 @@ fn write_loop(shared: &Shared, rx: Receiver<Prepared>, durable: crossbeam_channe
             Some((commit, info)) => {
                 let started = Instant::now();
                 let written = shared.store.commit(commit);
+                let elapsed = started.elapsed();
                 shared
                     .metrics
                     .commit_nanos
-                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+                shared.metrics.commit_times.observe(elapsed);
                 if let Err(e) = written {
                     // The store may or may not hold this batch ("failed but persisted"
                     // is possible with any fsync error). Stop taking writes; a restart
@@ -309,6 +312,11 @@ fn sequence(
         });
     }
     let new_leaves: Vec<Hash> = new_entries.iter().map(|(_, leaf)| *leaf).collect();
+    let derived = shared
+        .config
+        .deriver
+        .as_ref()
+        .map(|d| d.derive(size0, new_entries.iter().map(|(entry, _)| entry.as_slice())));
     let tiles = state.append(new_leaves.iter().copied());
     let new_size = state.size();
     let root = state.root();
@@ -339,6 +347,7 @@ fn sequence(
         tiles,
         new_size,
         checkpoint: note,
+        state: derived,
     };
     Ok(Prepared {
         commit: Some((commit, info)),

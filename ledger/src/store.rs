@@ -31,6 +31,7 @@ use rocksdb::{
     Options, WriteBatch, WriteOptions, DB,
 };
 
+use crate::derived::StateWrites;
 use crate::error::LedgerError;
 
 /// Height of one stored stratum: hashes are kept for Merkle levels 0, 4, 8, …
@@ -49,7 +50,11 @@ const CF_META: &str = "meta";
 /// store (the server's anchoring module owns its encoding); it lives here so a stamp and
 /// its checkpoint are backed up, restored and synced together.
 const CF_ANCHORS: &str = "anchors";
+/// Derived state of the entries (see [`crate::derived`]): opaque keys and values.
+const CF_STATE: &str = "state";
 const META_SIZE: &[u8] = b"size";
+/// The tree size the `state` family covers.
+const META_STATE_SIZE: &[u8] = b"state_size";
 const META_FORMAT: &[u8] = b"format";
 const FORMAT_VERSION: u64 = 1;
 const DEDUP_PREFIX: usize = 8;
@@ -71,6 +76,10 @@ pub struct StoreOptions {
     /// 8 MiB for the dedup family). Crash tests set it small so that flushes and
     /// compactions run while the process is being killed.
     pub write_buffer_bytes: Option<usize>,
+    /// Free space the data directory's file system must keep: below it the sequencer
+    /// refuses appends with a retryable [`LedgerError::NoSpace`] (see [`crate::space`]).
+    /// 0 disables the check.
+    pub min_free_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -79,6 +88,7 @@ impl Default for StoreOptions {
             block_cache_bytes: 256 << 20,
             direct_io: true,
             write_buffer_bytes: None,
+            min_free_bytes: crate::space::DEFAULT_MIN_FREE_BYTES,
         }
     }
 }
@@ -97,6 +107,9 @@ pub struct Commit {
     /// The tree size after the commit and its signed checkpoint note.
     pub new_size: u64,
     pub checkpoint: Vec<u8>,
+    /// Derived-state writes of the new entries; `Some` (even empty) also records that
+    /// the derived state covers `new_size`.
+    pub state: Option<StateWrites>,
 }
 
 /// One log's RocksDB database.
@@ -215,6 +228,7 @@ impl Store {
             cf(CF_CHECKPOINTS, table(None)),
             cf(CF_META, table(None)),
             cf(CF_ANCHORS, table(None)),
+            cf(CF_STATE, table(None)),
         ];
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
@@ -475,6 +489,60 @@ impl Store {
             })
     }
 
+    /// The tree size the derived state covers; `None` when none was ever written.
+    pub fn state_size(&self) -> Result<Option<u64>, LedgerError> {
+        match self.db.get_pinned_cf(self.cf(CF_META), META_STATE_SIZE)? {
+            Some(v) => Ok(Some(read_u64(&v, "derived-state size")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The derived-state pairs whose key starts with `prefix`, in key order.
+    pub fn state_scan<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), LedgerError>> + 'a {
+        self.db
+            .iterator_cf(
+                self.cf(CF_STATE),
+                IteratorMode::From(prefix, Direction::Forward),
+            )
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.into_vec(), v.into_vec()))
+            })
+            .take_while(move |item| match item {
+                Ok((k, _)) => k.starts_with(prefix),
+                Err(_) => true,
+            })
+    }
+
+    /// Replaces the whole derived state with `writes`, covering tree size `size`, in one
+    /// synced batch: every old pair is deleted, so nothing stale survives. Refuses when
+    /// the store's size is not `size` (entries were appended since the caller read them).
+    pub fn replace_state(&self, writes: &StateWrites, size: u64) -> Result<(), LedgerError> {
+        let stored = self.size()?;
+        if stored != size {
+            return Err(LedgerError::corrupt(format!(
+                "derived state built for size {size}, but the store holds {stored} entries"
+            )));
+        }
+        let state = self.cf(CF_STATE);
+        let mut batch = WriteBatch::default();
+        for item in self.db.iterator_cf(state, IteratorMode::Start) {
+            let (key, _) = item?;
+            batch.delete_cf(state, key);
+        }
+        for (key, value) in writes {
+            batch.put_cf(state, key, value);
+        }
+        batch.put_cf(self.cf(CF_META), META_STATE_SIZE, be(size));
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
     /// Writes one group commit atomically with a synced WAL.
     pub fn commit(&self, commit: &Commit) -> Result<(), LedgerError> {
         let mut batch = WriteBatch::default();
@@ -506,6 +574,13 @@ impl Store {
             &commit.checkpoint,
         );
         batch.put_cf(self.cf(CF_META), META_SIZE, be(commit.new_size));
+        if let Some(writes) = &commit.state {
+            let state = self.cf(CF_STATE);
+            for (key, value) in writes {
+                batch.put_cf(state, key, value);
+            }
+            batch.put_cf(self.cf(CF_META), META_STATE_SIZE, be(commit.new_size));
+        }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         // Crash consistency: the batch is one WAL record. If the process dies before
@@ -539,6 +614,7 @@ impl Store {
             CF_CHECKPOINTS,
             CF_META,
             CF_ANCHORS,
+            CF_STATE,
         ] {
             let cf = self.cf(name);
             self.db.flush_cf(cf)?;
@@ -558,6 +634,7 @@ impl Store {
             CF_CHECKPOINTS,
             CF_META,
             CF_ANCHORS,
+            CF_STATE,
         ] {
             let v = self
                 .db

@@ -315,3 +315,57 @@ fn duplicates_of_batches_still_in_flight_get_the_same_index() {
     assert_eq!(log.latest().size, 10);
     assert_eq!(log.fsck().unwrap().size, 10);
 }
+
+/// A deriver that records, per first byte of an entry, the index of its latest entry.
+fn last_index_by_first_byte() -> ledger::Deriver {
+    ledger::Deriver::new(|index, entry, out| {
+        out.push((entry[..1].to_vec(), index.to_be_bytes().to_vec()));
+    })
+}
+
+fn derived(log: &Log) -> Vec<(Vec<u8>, u64)> {
+    log.state_scan(b"")
+        .map(|item| {
+            let (k, v) = item.unwrap();
+            (k, u64::from_be_bytes(v.as_slice().try_into().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn derived_state_is_written_with_its_batch_and_goes_stale_without_a_deriver() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut with = config(dir.path());
+    with.deriver = Some(last_index_by_first_byte());
+    {
+        let log = Log::open(with.clone()).unwrap();
+        assert_eq!(log.state_size().unwrap(), Some(0));
+        log.append_batch(vec![b"a1".to_vec(), b"b1".to_vec(), b"a2".to_vec()])
+            .unwrap();
+        // A duplicate derives nothing: "a1" stays at index 0, "a" at its latest, 2.
+        log.append(b"a1".to_vec()).unwrap();
+        assert_eq!(log.state_size().unwrap(), Some(3));
+        assert_eq!(derived(&log), vec![(b"a".to_vec(), 2), (b"b".to_vec(), 1)]);
+        assert_eq!(log.state_scan(b"b").count(), 1);
+    }
+    {
+        // Appends without a deriver leave the covered size behind the log's.
+        let log = Log::open(config(dir.path())).unwrap();
+        log.append(b"c1".to_vec()).unwrap();
+        assert_eq!(log.latest().size, 4);
+        assert_eq!(log.state_size().unwrap(), Some(3));
+    }
+    let log = Log::open(with).unwrap();
+    assert_eq!(log.state_size().unwrap(), Some(3));
+    // A rebuild for another size than the log's is refused and changes nothing.
+    let rebuilt = vec![(b"c".to_vec(), 3u64.to_be_bytes().to_vec())];
+    assert!(log.replace_state(&rebuilt, 3).is_err());
+    assert_eq!(derived(&log).len(), 2);
+    // A rebuild for the log's size replaces every old pair.
+    log.replace_state(&rebuilt, 4).unwrap();
+    assert_eq!(log.state_size().unwrap(), Some(4));
+    assert_eq!(derived(&log), vec![(b"c".to_vec(), 3)]);
+    log.append(b"d1".to_vec()).unwrap();
+    assert_eq!(log.state_size().unwrap(), Some(5));
+    assert_eq!(derived(&log), vec![(b"c".to_vec(), 3), (b"d".to_vec(), 4)]);
+}

@@ -46,6 +46,8 @@ in
       description = "... or this many milliseconds after its first entry. Default (null): 5."; } // int 0 10000)
     ({ key = "sequencer_queue_capacity"; default = null;
       description = "Append requests that may wait; beyond this appends get 503 / UNAVAILABLE. Default (null): 4096."; } // int 1 1048576)
+    ({ key = "min_free_disk_mb"; default = null;
+      description = "Free space (MiB) the data directory must keep; below it appends get 507 / RESOURCE_EXHAUSTED and resume once space is freed. 0 disables the check. Default (null): 256."; } // int 0 1073741824)
     { key = "public_entry_bundles"; type = "bool"; default = null;
       description = "Serve entry bundles (/tile/entries/..., record contents of every site) without the admin credential. Default (null): false."; }
 

@@ -61,6 +61,8 @@ pub struct Config {
     pub sequencer_max_batch: usize,
     pub sequencer_max_delay: Duration,
     pub sequencer_queue_capacity: usize,
+    /// Free space the data directory must keep before appends are refused (0: no check).
+    pub min_free_disk_bytes: u64,
     pub public_entry_bundles: bool,
     pub anchor: AnchorSettings,
     pub checkin_interval: Duration,

@@ -117,6 +117,16 @@ define_settings! {
         flag: "--sequencer-queue-capacity",
         env: "LEDGERD_SEQUENCER_QUEUE_CAPACITY",
     }
+    /// Free space, in MiB, the data directory's file system must keep: below it appends
+    /// are refused with 507 / RESOURCE_EXHAUSTED (retryable) and resume by themselves
+    /// once space is freed; RocksDB keeps room to flush and compact. 0 disables the
+    /// check. Default 256.
+    min_free_disk_mb: i64 {
+        kind: Kind::Int { min: 0, max: Some(1 << 30) },
+        default: DefaultValue::Int(256),
+        flag: "--min-free-disk-mb",
+        env: "LEDGERD_MIN_FREE_DISK_MB",
+    }
     /// Whether entry bundles (`/tile/entries/...`), which hold record contents of every
     /// site, are served without the admin credential. Default false: hash tiles and
     /// checkpoints are public, record contents are not.

@@ -277,6 +277,7 @@ fn flags_are_the_table_entries_that_name_one() {
             "sequencer_max_batch",
             "sequencer_max_delay_ms",
             "sequencer_queue_capacity",
+            "min_free_disk_mb",
             "anchor_enabled",
             "anchor_calendars",
             "anchor_interval_secs",

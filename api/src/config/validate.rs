@@ -52,6 +52,7 @@ impl Config {
         let sequencer_max_batch = int!(sequencer_max_batch);
         let delay = int!(sequencer_max_delay_ms);
         let queue = int!(sequencer_queue_capacity);
+        let min_free_disk_mb = int!(min_free_disk_mb);
         let checkin_interval = int!(checkin_interval_secs);
         let stale_after = int!(stale_after_missed_checkins);
         let promotion_min_occurrences = int!(promotion_min_occurrences);
@@ -81,6 +82,7 @@ impl Config {
             sequencer_max_batch: sequencer_max_batch as usize,
             sequencer_max_delay: Duration::from_millis(delay),
             sequencer_queue_capacity: queue as usize,
+            min_free_disk_bytes: min_free_disk_mb << 20,
             public_entry_bundles: raw
                 .public_entry_bundles
                 .unwrap_or(TABLE.public_entry_bundles.bool_default()),

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Json;
@@ -134,9 +134,20 @@ fn receipt_and_key_endpoints() -> Vec<Endpoint> {
             get(receipt_by_hash),
         ),
         endpoint(
-            Op::new("get", "/healthz", "server", "Liveness and tree size").json(
+            Op::new(
+                "get",
+                "/healthz",
+                "server",
+                "Liveness, tree size and whether appends are taken",
+            )
+            .json(
                 "200",
-                "status",
+                "ok, or degraded with the reason (disk below its reserve)",
+                sref("Health"),
+            )
+            .json(
+                "503",
+                "stopped: the log takes no appends until restarted; the reason",
                 sref("Health"),
             ),
             get(healthz),
@@ -253,14 +264,31 @@ async fn receipt_by_hash(
     Ok(text(log_reads::receipt(&s, index, size).await?))
 }
 
-async fn healthz(State(s): Shared) -> Json<Value> {
+/// `ok` while appends are taken; `degraded` (still 200: reads work, appends resume by
+/// themselves) while the disk is below its reserve; `stopped` (503) when the log stopped
+/// taking appends, with the reason, until an operator restarts it.
+async fn healthz(State(s): Shared) -> Response {
     let latest = s.log.latest();
-    Json(json!({
-        "status": "ok",
+    let log = s.log.clone();
+    let (stopped, space) = match blocking(move || Ok((log.stopped(), log.check_space()))).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    let (code, status, reason) = match (stopped, space) {
+        (Some(reason), _) => (StatusCode::SERVICE_UNAVAILABLE, "stopped", Some(reason)),
+        (None, Err(e)) => (StatusCode::OK, "degraded", Some(e.to_string())),
+        (None, Ok(())) => (StatusCode::OK, "ok", None),
+    };
+    let mut body = json!({
+        "status": status,
         "origin": s.log.origin(),
         "tree_size": latest.size,
         "queue_depth": s.log.queue_depth(),
-    }))
+    });
+    if let Some(reason) = reason {
+        body["reason"] = json!(reason);
+    }
+    (code, Json(body)).into_response()
 }
 
 async fn log_key(State(s): Shared) -> Response {

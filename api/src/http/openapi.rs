@@ -81,7 +81,8 @@ fn log_schemas() -> Vec<(&'static str, Value)> {
         (
             "Health",
             json!({"type": "object", "required": ["status", "tree_size"], "properties": {
-            "status": string(), "origin": string(), "tree_size": uint(), "queue_depth": uint()}}),
+            "status": {"type": "string", "enum": ["ok", "degraded", "stopped"]}, "origin": string(),
+            "tree_size": uint(), "queue_depth": uint(), "reason": string()}}),
         ),
         (
             "OperatorKey",

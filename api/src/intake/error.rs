@@ -32,6 +32,11 @@ pub enum ErrorKind {
     Busy {
         retry_after_secs: u64,
     },
+    /// The log's disk is below its reserve: the same request may succeed once space is
+    /// freed; `retry_after_secs` is a hint.
+    InsufficientStorage {
+        retry_after_secs: u64,
+    },
     /// The log takes no appends until an operator intervenes.
     Unavailable,
     /// A failure inside the server; the details are in the server log.
@@ -137,6 +142,13 @@ pub enum IntakeError {
     #[error("the ledger is not accepting appends; the operator must look at the server log")]
     LedgerStopped,
 
+    #[error("the log's disk is below its free-space reserve ({available} of {reserve} bytes free): nothing was appended; retry once space is freed")]
+    NoSpace {
+        available: u64,
+        reserve: u64,
+        retry_after_secs: u64,
+    },
+
     /// Something the log reported missing (a tree size, an entry).
     #[error("{what} not found")]
     LogNotFound { what: String },
@@ -183,6 +195,13 @@ impl IntakeError {
     pub fn from_ledger(error: LedgerError, retry_after_secs: u64) -> IntakeError {
         match error {
             LedgerError::Busy { .. } => IntakeError::Busy { retry_after_secs },
+            LedgerError::NoSpace {
+                available, reserve, ..
+            } => IntakeError::NoSpace {
+                available,
+                reserve,
+                retry_after_secs,
+            },
             LedgerError::Stopped { reason } => {
                 tracing::error!("ledger stopped: {reason}");
                 IntakeError::LedgerStopped
@@ -224,6 +243,7 @@ impl IntakeError {
             }
             IntakeError::Busy { .. } => ErrorCode::Busy,
             IntakeError::LedgerStopped => ErrorCode::Unavailable,
+            IntakeError::NoSpace { .. } => ErrorCode::InsufficientStorage,
             IntakeError::LogInvalidRequest { .. } => ErrorCode::InvalidRequest,
             IntakeError::EntryTooLarge { .. } => ErrorCode::TooLarge,
             IntakeError::EmptyEntry => ErrorCode::Empty,
@@ -264,6 +284,11 @@ impl IntakeError {
                 retry_after_secs: *retry_after_secs,
             },
             IntakeError::LedgerStopped => ErrorKind::Unavailable,
+            IntakeError::NoSpace {
+                retry_after_secs, ..
+            } => ErrorKind::InsufficientStorage {
+                retry_after_secs: *retry_after_secs,
+            },
             IntakeError::Internal { .. } => ErrorKind::Internal,
         }
     }
@@ -292,6 +317,10 @@ fn decode_code(error: &RecordError) -> ErrorCode {
 pub enum IntakeOpenError {
     #[error("reading the log: {0}")]
     ReadLog(#[from] LedgerError),
+    /// The persisted intake state cannot be read back; `ledgerd fsck --rebuild-state`
+    /// rebuilds it from the entries.
+    #[error("the persisted intake state is damaged ({0}); `ledgerd fsck --rebuild-state` rebuilds it from the log")]
+    DamagedState(String),
 }
 
 #[cfg(test)]

@@ -28,12 +28,14 @@
 //! operator chain. Whether a record with a taken sequence is already in the log is
 //! looked up after the locks are released, on the blocking pool, with the receipts.
 //!
-//! State. The chain heads and the key history are rebuilt from the log at start-up
-//! ([`Intake::open`] scans every entry, see `state`), so nothing here needs its own
-//! storage. If the sequencer fails after accepting a hand-over, the heads in memory are
-//! ahead of the log, but a failed sequencer takes no further appends and the next start
-//! rebuilds them from what is durable.
+//! State. The chain heads and the key history are persisted by the log with every
+//! batch (`derived`) and read back at start-up, so they are always what is durable. A
+//! refusal before the hand-over (queue full, disk below its reserve) leaves the heads
+//! where they were. If the sequencer fails after accepting a hand-over, the heads in
+//! memory are ahead of the log, but a failed sequencer takes no further appends and the
+//! next start reads them from what is durable.
 
+pub mod derived;
 mod error;
 mod key_records;
 mod outcomes;
@@ -118,14 +120,14 @@ struct LockedChain {
 type SequencerReply = oneshot::Receiver<Result<Vec<ledger::Appended>, LedgerError>>;
 
 impl Intake {
-    /// Opens the intake of `log`, rebuilding its state from every entry (see
-    /// `state`). Blocking: reads the whole log.
+    /// Opens the intake of `log` with its persisted state (see `derived`), rebuilt
+    /// from every entry when it does not cover the log. Blocking.
     pub fn open(
         log: Arc<Log>,
         operator: OperatorKey,
         config: IntakeConfig,
     ) -> Result<Intake, IntakeOpenError> {
-        let state = IntakeState::rebuild(&log, operator.public_key())?;
+        let state = IntakeState::open(&log, operator.public_key())?;
         Ok(Intake {
             log,
             state,

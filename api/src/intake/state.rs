@@ -3,8 +3,9 @@
 //! Two things: where every appliance chain stands (its last sequence number and that
 //! record's hash, plus the records handed to the sequencer and not yet durable), and the
 //! key history (which key of which appliance is valid for which log index, RECORDS.md
-//! §7). Nothing here has storage of its own: [`IntakeState::rebuild`] replays every log
-//! entry at start-up, so the state is always what the durable log says.
+//! §7). The log persists what this needs with every batch (`derived.rs`), so
+//! [`IntakeState::open`] reads one pair per chain and key record instead of every entry,
+//! and the state is always what the durable log says.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -12,10 +13,12 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use ed25519_dalek::VerifyingKey;
 use ledger::Log;
 use ledger_core::hash::Hash;
-use ledger_record::{Body, ChainId, KeyEntry, KeyHistory, Record};
+use ledger_record::{ChainId, KeyEntry, KeyHistory};
 use tokio::sync::Mutex as AsyncMutex;
 
+use super::derived::{self, Restored};
 use super::error::IntakeOpenError;
+use crate::progress::ProgressLog;
 
 /// Where an appliance's chain stands: its last sequence number (0 before the first
 /// record) and that record's hash (all zero before the first record).
@@ -74,41 +77,39 @@ pub struct IntakeState {
 }
 
 impl IntakeState {
-    /// Builds the state by replaying every entry of the log: chain heads from every
-    /// record, the key history from every key record (RECORDS.md §7). Entries that are
-    /// not records are skipped with a warning (the log itself accepts any bytes).
-    /// Blocking: reads the whole log.
-    pub fn rebuild(log: &Log, operator_key: VerifyingKey) -> Result<IntakeState, IntakeOpenError> {
-        let mut replay = Replay::new(operator_key);
+    /// Opens the state of `log`: read back from the log's derived state when that
+    /// covers the whole log (one read per chain and key record), otherwise rebuilt from
+    /// every entry first and written back (an older data directory, or entries appended
+    /// without the deriver). Blocking.
+    pub fn open(log: &Log, operator_key: VerifyingKey) -> Result<IntakeState, IntakeOpenError> {
+        let started = std::time::Instant::now();
         let size = log.latest().size;
-        log.for_each_chunk(0, size, |start, entries| {
-            for (offset, bytes) in entries.iter().enumerate() {
-                replay.entry(start + offset as u64, bytes);
+        if !derived::is_current(log)? {
+            tracing::info!("intake state does not cover the log's {size} entries: rebuilding it");
+            let mut progress = ProgressLog::new("rebuilding the intake state", size);
+            let skipped = derived::rebuild_and_store(log, &mut |done| progress.report(done))?;
+            if skipped > 0 {
+                tracing::warn!("{skipped} log entries are not records and were skipped");
             }
-            Ok::<(), IntakeOpenError>(())
-        })?;
-        if replay.skipped > 0 {
-            tracing::warn!(
-                "{} log entries are not records and were skipped",
-                replay.skipped
-            );
         }
+        let restored = derived::restore(log, operator_key)?;
         tracing::info!(
-            "intake state rebuilt from {size} entries: {} chains, {} keys",
-            replay.heads.len(),
-            replay.keys.keys().len()
+            "intake state of {size} entries open in {} ms: {} chains, {} keys",
+            started.elapsed().as_millis(),
+            restored.heads.len(),
+            restored.keys.keys().len()
         );
-        Ok(IntakeState::from_replay(replay))
+        Ok(IntakeState::from_restored(restored))
     }
 
-    fn from_replay(replay: Replay) -> IntakeState {
-        let chains = replay
+    fn from_restored(restored: Restored) -> IntakeState {
+        let chains = restored
             .heads
             .into_iter()
             .map(|(chain, head)| (chain, Arc::new(ChainSlot::new(head))))
             .collect();
         IntakeState {
-            keys: RwLock::new(replay.keys),
+            keys: RwLock::new(restored.keys),
             chains: Mutex::new(chains),
         }
     }
@@ -136,86 +137,89 @@ impl IntakeState {
     }
 }
 
-/// The state being rebuilt, one log entry after another.
-struct Replay {
-    keys: KeyHistory,
-    heads: HashMap<ChainId, Head>,
-    skipped: u64,
-}
-
-impl Replay {
-    fn new(operator_key: VerifyingKey) -> Replay {
-        Replay {
-            keys: KeyHistory::new(operator_key),
-            heads: HashMap::new(),
-            skipped: 0,
-        }
-    }
-
-    /// Takes the log entry at `index` into the state.
-    fn entry(&mut self, index: u64, bytes: &[u8]) {
-        let Ok(record) = Record::decode(bytes) else {
-            self.skipped += 1;
-            return;
-        };
-        if matches!(record.body(), Body::Key(_)) {
-            if let Err(e) = self.keys.apply(index, &record) {
-                tracing::warn!("key record at index {index} not applied: {e}");
-            }
-        }
-        let head = self.heads.entry(record.chain()).or_insert(Head::EMPTY);
-        if record.sequence() > head.sequence {
-            *head = Head {
-                sequence: record.sequence(),
-                hash: record.hash(),
-            };
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::intake::rules::tests::{appliance_record, enrolment, Keys};
 
+    fn log_at(dir: &std::path::Path, with_deriver: bool) -> Log {
+        let mut config = ledger::LogConfig::new(dir, "test.example/intake");
+        config.store.block_cache_bytes = 8 << 20;
+        config.deriver = with_deriver.then(derived::deriver);
+        Log::open(config).unwrap()
+    }
+
+    fn head(state: &IntakeState, chain: &ChainId) -> Head {
+        *state.slot(chain).head.try_lock().unwrap()
+    }
+
+    /// The same entries give the same state whether it was persisted batch by batch or
+    /// rebuilt from the entries because a tool appended without the deriver.
     #[test]
-    fn replay_takes_heads_keys_and_skips_other_entries() {
+    fn persisted_and_rebuilt_state_agree_on_heads_and_keys() {
         let keys = Keys::new();
-        let mut replay = Replay::new(keys.operator.verifying_key());
         let enrol = enrolment(&keys, 1);
-        replay.entry(0, enrol.as_bytes());
-        replay.entry(1, b"not a record");
         let first = appliance_record(&keys.appliance, 1, Head::EMPTY.hash, 1_000);
         let second = appliance_record(&keys.appliance, 2, first.hash(), 2_000);
-        replay.entry(2, first.as_bytes());
-        replay.entry(3, second.as_bytes());
-        assert_eq!(replay.skipped, 1);
-        let state = IntakeState::from_replay(replay);
-        let chain = first.chain();
-        let head = *state.slot(&chain).head.try_lock().unwrap();
-        assert_eq!(
-            head,
-            Head {
-                sequence: 2,
-                hash: second.hash()
+        let entries = [
+            enrol.as_bytes().to_vec(),
+            b"not a record".to_vec(),
+            first.as_bytes().to_vec(),
+            second.as_bytes().to_vec(),
+        ];
+        let operator = keys.operator.verifying_key();
+        let persisted = tempfile::tempdir().unwrap();
+        let rebuilt = tempfile::tempdir().unwrap();
+        for (dir, with) in [(&persisted, true), (&rebuilt, false)] {
+            let log = log_at(dir.path(), with);
+            for entry in &entries {
+                log.append(entry.clone()).unwrap();
             }
-        );
-        assert_eq!(
-            state.current_key(&chain).map(|k| k.public_key),
-            Some(keys.appliance.verifying_key())
-        );
-        assert_eq!(
-            *state.slot(&enrol.chain()).head.try_lock().unwrap(),
-            Head {
-                sequence: 1,
-                hash: enrol.hash()
-            }
-        );
+            assert!(!derived::is_current(&log).unwrap());
+        }
+        let mut pairs = Vec::new();
+        for dir in [&persisted, &rebuilt] {
+            let log = log_at(dir.path(), true);
+            let state = IntakeState::open(&log, operator).unwrap();
+            assert!(derived::is_current(&log).unwrap());
+            let chain = first.chain();
+            assert_eq!(
+                head(&state, &chain),
+                Head {
+                    sequence: 2,
+                    hash: second.hash()
+                }
+            );
+            assert_eq!(
+                head(&state, &enrol.chain()),
+                Head {
+                    sequence: 1,
+                    hash: enrol.hash()
+                }
+            );
+            assert_eq!(
+                state.current_key(&chain).map(|k| k.public_key),
+                Some(keys.appliance.verifying_key())
+            );
+            pairs.push(derived::stored(&log).unwrap());
+        }
+        assert_eq!(pairs[0], pairs[1]);
+        // Once current, a reopen restores without a rebuild and a later append keeps it
+        // current.
+        let log = log_at(persisted.path(), true);
+        let third = appliance_record(&keys.appliance, 3, second.hash(), 3_000);
+        log.append(third.as_bytes().to_vec()).unwrap();
+        assert!(derived::is_current(&log).unwrap());
+        let state = IntakeState::open(&log, operator).unwrap();
+        assert_eq!(head(&state, &first.chain()).sequence, 3);
     }
 
     #[test]
     fn in_flight_marks_come_and_go() {
-        let state = IntakeState::from_replay(Replay::new(Keys::new().operator.verifying_key()));
+        let state = IntakeState::from_restored(Restored {
+            heads: HashMap::new(),
+            keys: KeyHistory::new(Keys::new().operator.verifying_key()),
+        });
         let slot = state.slot(&Keys::chain());
         assert_eq!(slot.in_flight_hash(1), None);
         slot.mark_in_flight(1, Hash([7; 32]));

@@ -65,7 +65,7 @@ impl Metrics {
     pub fn write(&self, log: &Log, out: &mut Exposition) {
         let lm = log.metrics();
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let figures: [(&str, &str, Kind, u64); 8] = [
+        let figures: [(&str, &str, Kind, u64); 9] = [
             (
                 "ledger_tree_size",
                 "Entries in the latest signed checkpoint.",
@@ -95,6 +95,12 @@ impl Metrics {
                 "Entries in the largest batch so far.",
                 Kind::Gauge,
                 load(&lm.largest_batch),
+            ),
+            (
+                "ledger_no_space_total",
+                "Append requests refused with 507/RESOURCE_EXHAUSTED: the disk was below its reserve.",
+                Kind::Counter,
+                load(&lm.rejected_no_space),
             ),
             (
                 "ledger_records_appended_total",

@@ -29,6 +29,16 @@ impl QueryIndex {
     /// indexed size. Blocking; when nothing is missing it costs one small read, so the
     /// server may simply call it on every poll.
     pub fn catch_up(&self, log: &Log) -> Result<u64, IndexError> {
+        self.catch_up_reporting(log, &mut |_, _| {})
+    }
+
+    /// [`QueryIndex::catch_up`], calling `progress(indexed, target)` after every
+    /// committed chunk, so a long rebuild can say how far it got.
+    pub fn catch_up_reporting(
+        &self,
+        log: &Log,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64, IndexError> {
         let size = log.latest().size;
         let mut done = self.indexed_size()?;
         while done < size {
@@ -36,6 +46,7 @@ impl QueryIndex {
             let entries = read_entries(log, done, end)?;
             self.index_entries(done, &entries)?;
             done = end;
+            progress(done, size);
         }
         Ok(done)
     }
