@@ -7,6 +7,8 @@
 //! zero padding, two end blocks) and bounds every size it reads, because the archive
 //! comes from a network peer.
 
+use std::io::Read as _;
+
 const BLOCK: usize = 512;
 
 /// Why an archive could not be read.
@@ -91,28 +93,55 @@ pub fn read_stream(
             }
             return Ok(());
         }
-        let mut two = block.to_vec();
-        two.extend_from_slice(&END);
-        let (name, size) = match read_files(&two, max_file) {
-            Err(e) if e.0.starts_with("truncated inside") => parse_header(&block, max_file)?,
-            Err(e) => return Err(e),
-            Ok(_) => parse_header(&block, max_file)?,
-        };
-        let mut data = vec![0u8; size as usize];
-        read(input, &mut data, &format!("inside `{name}`"))?;
+        let (name, size) = parse_header(&block, max_file)?;
+        // Grows with the bytes that arrive, not with the size the header claims.
+        let mut data = Vec::new();
+        let got = std::io::Read::take(&mut *input, size)
+            .read_to_end(&mut data)
+            .map_err(|e| err(format!("reading `{name}`: {e}")))?;
+        if got as u64 != size {
+            return Err(err(format!(
+                "truncated inside `{name}`: {got} of {size} bytes"
+            )));
+        }
         let mut pad = vec![0u8; padding(size)];
         read(input, &mut pad, &format!("padding of `{name}`"))?;
         visit(name, data)?;
     }
 }
 
-/// Name and size from a header block that `read_files` accepted.
-fn parse_header(block: &[u8], max_file: u64) -> Result<(String, u64), TarError> {
-    let name_end = block[..100].iter().position(|b| *b == 0).unwrap_or(100);
-    let name = std::str::from_utf8(&block[..name_end])
+/// Name and size from a file's header block, after checking its checksum, that it is a
+/// regular file and that its size is at most `max_file`.
+fn parse_header(header: &[u8], max_file: u64) -> Result<(String, u64), TarError> {
+    let declared = parse_octal(&header[148..156], "checksum")?;
+    let sum: u64 = header
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                u64::from(b' ')
+            } else {
+                u64::from(*b)
+            }
+        })
+        .sum();
+    if sum != declared {
+        return Err(err(format!(
+            "header checksum {declared:o} != computed {sum:o}"
+        )));
+    }
+    let name_end = header[..100].iter().position(|b| *b == 0).unwrap_or(100);
+    let name = std::str::from_utf8(&header[..name_end])
         .map_err(|_| err("a file name is not UTF-8"))?
         .to_string();
-    let size = parse_octal(&block[124..136], "file size")?;
+    let kind = header[156];
+    if kind != b'0' && kind != 0 {
+        return Err(err(format!(
+            "entry `{name}` is not a regular file (type {:?})",
+            kind as char
+        )));
+    }
+    let size = parse_octal(&header[124..136], "file size")?;
     if size > max_file {
         return Err(err(format!(
             "entry `{name}` is {size} bytes; at most {max_file} accepted"
@@ -135,73 +164,19 @@ fn parse_octal(field: &[u8], what: &str) -> Result<u64, TarError> {
     u64::from_str_radix(s, 8).map_err(|_| err(format!("{what} is out of range")))
 }
 
-/// Reads every regular file of an archive: `(name, contents)` in archive order.
-/// `max_file` bounds each file; names are returned verbatim for the caller to check.
-pub fn read_files(archive: &[u8], max_file: u64) -> Result<Vec<(String, Vec<u8>)>, TarError> {
-    let mut files = Vec::new();
-    let mut pos = 0;
-    loop {
-        let header = archive
-            .get(pos..pos + BLOCK)
-            .ok_or_else(|| err("truncated: no end-of-archive blocks"))?;
-        if header.iter().all(|b| *b == 0) {
-            let second = archive
-                .get(pos + BLOCK..pos + 2 * BLOCK)
-                .ok_or_else(|| err("truncated: one end-of-archive block instead of two"))?;
-            if !second.iter().all(|b| *b == 0) {
-                return Err(err("a zero block inside the archive"));
-            }
-            return Ok(files);
-        }
-        let declared = parse_octal(&header[148..156], "checksum")?;
-        let sum: u64 = header
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                if (148..156).contains(&i) {
-                    u64::from(b' ')
-                } else {
-                    u64::from(*b)
-                }
-            })
-            .sum();
-        if sum != declared {
-            return Err(err(format!(
-                "header checksum {declared:o} != computed {sum:o}"
-            )));
-        }
-        let name_end = header[..100].iter().position(|b| *b == 0).unwrap_or(100);
-        let name = std::str::from_utf8(&header[..name_end])
-            .map_err(|_| err("a file name is not UTF-8"))?
-            .to_string();
-        let kind = header[156];
-        if kind != b'0' && kind != 0 {
-            return Err(err(format!(
-                "entry `{name}` is not a regular file (type {:?})",
-                kind as char
-            )));
-        }
-        let size = parse_octal(&header[124..136], "file size")?;
-        if size > max_file {
-            return Err(err(format!(
-                "entry `{name}` is {size} bytes; at most {max_file} accepted"
-            )));
-        }
-        let start = pos + BLOCK;
-        let end = start
-            .checked_add(size as usize)
-            .ok_or_else(|| err("file size overflows"))?;
-        let data = archive
-            .get(start..end)
-            .ok_or_else(|| err(format!("truncated inside `{name}`")))?;
-        files.push((name, data.to_vec()));
-        pos = end + (BLOCK - (size as usize) % BLOCK) % BLOCK;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every file of an in-memory archive, through the streaming reader.
+    fn read_files(archive: &[u8], max_file: u64) -> Result<Vec<(String, Vec<u8>)>, TarError> {
+        let mut files = Vec::new();
+        read_stream(&mut &archive[..], max_file, |name, data| {
+            files.push((name, data));
+            Ok(())
+        })?;
+        Ok(files)
+    }
 
     #[test]
     fn round_trip_and_system_tar_reads_it() {
@@ -247,7 +222,7 @@ mod tests {
         assert!(read_files(&out[..600], 1 << 20).is_err());
         assert!(read_files(&out, 2).unwrap_err().0.contains("at most 2"));
         for cut in 0..out.len() {
-            let _ = read_files(&out[..cut], 1 << 20);
+            assert!(read_files(&out[..cut], 1 << 20).is_err(), "cut at {cut}");
         }
     }
 }
