@@ -305,6 +305,9 @@ impl std::io::Read for ChannelReader {
     }
 }
 
+/// RocksDB block cache of `ledgerd export` from a data directory.
+const EXPORT_BLOCK_CACHE_BYTES: usize = 16 << 20;
+
 /// Writes the package from the data directory of a stopped server (the log is opened
 /// for reading and closed again; anchoring is read, never run; the query index is
 /// brought up to the log first).
@@ -318,16 +321,16 @@ fn export_from_data_dir(config: &Config, args: &ExportArgs) -> anyhow::Result<()
     }
     let operator = api::operator::OperatorKey::load(&config.data_dir.join("operator.key"))
         .context("reading the operator key")?;
-    let log = Arc::new(
-        ledger::Log::open(ledger::LogConfig::new(&config.data_dir, &config.origin)).with_context(
-            || {
-                format!(
-                    "opening the log in {} (if ledgerd is running on it, use --server URL)",
-                    config.data_dir.display()
-                )
-            },
-        )?,
-    );
+    let mut log_config = ledger::LogConfig::new(&config.data_dir, &config.origin);
+    // One pass over the log, each block read once: a large block cache would only add
+    // to the export's memory.
+    log_config.store.block_cache_bytes = EXPORT_BLOCK_CACHE_BYTES;
+    let log = Arc::new(ledger::Log::open(log_config).with_context(|| {
+        format!(
+            "opening the log in {} (if ledgerd is running on it, use --server URL)",
+            config.data_dir.display()
+        )
+    })?);
     let mut settings = config.anchor.clone();
     settings.enabled = false;
     let anchoring = api::anchoring::Anchoring::open(log.clone(), settings)?;

@@ -121,6 +121,8 @@ async fn handler(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(CHANNEL);
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let state = s.clone();
+    // Not `crate::blocking::blocking`, which waits for the closure's answer: the
+    // response must start while the export is still running on the blocking pool.
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         run_export(&state, &req, tx, started_tx);
