@@ -149,10 +149,13 @@ mod tests {
         }
     }
 
+    /// The files of an archive: (name, contents).
+    type Files<'a> = &'a [(&'a str, &'a [u8])];
+
     #[test]
     fn foreign_duplicate_late_and_missing_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let cases: [(&[(&str, &[u8])], &str); 4] = [
+        let cases: [(Files<'_>, &str); 4] = [
             (
                 &[("other.txt", b"x"), ("package.json", b"{}")],
                 "unexpected file",
