@@ -10,7 +10,6 @@ use anyhow::Context;
 use api::config::{Config, Overrides, RawConfig};
 use clap::{Args, Parser, Subcommand};
 use ledger_record::Id;
-use verifier::package::PackageFiles;
 
 #[derive(Parser)]
 #[command(
@@ -196,7 +195,7 @@ fn fsck(config: &Config, args: FsckArgs) -> anyhow::Result<()> {
 }
 
 /// `ledgerd export`: the package from a running server (`--server`) or from the data
-/// directory of a stopped one, written into a new directory.
+/// directory of a stopped one, written into a new directory as a stream.
 fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
     if args.out.exists() {
         anyhow::bail!(
@@ -204,18 +203,16 @@ fn export(config: Config, args: ExportArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let files = match &args.server {
+    match &args.server {
         Some(server) => export_from_server(server, &args)?,
         None => export_from_data_dir(&config, &args)?,
     };
-    files
-        .write_dir(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    print_package_summary(&args.out, &files)
+    print_package_summary(&args.out)
 }
 
-/// Asks a running ledgerd for the package (`GET /v1/export`) and unpacks its archive.
-fn export_from_server(server: &str, args: &ExportArgs) -> anyhow::Result<PackageFiles> {
+/// Asks a running ledgerd for the package (`GET /v1/export`) and unpacks its archive
+/// into the package directory as it arrives.
+fn export_from_server(server: &str, args: &ExportArgs) -> anyhow::Result<()> {
     let token_file = args
         .token_file
         .as_ref()
@@ -235,29 +232,86 @@ fn export_from_server(server: &str, args: &ExportArgs) -> anyhow::Result<Package
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let body = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .get(&url)
-            .bearer_auth(token.trim())
-            .send()
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        let status = response.status();
-        let bytes = response.bytes().await.context("reading the export")?;
-        if !status.is_success() {
-            anyhow::bail!(
-                "the server answered {status}: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(500)])
-            );
-        }
-        Ok(bytes)
-    })?;
-    api::export::from_tar(&body).context("the server's package archive")
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let out = args.out.clone();
+    let unpacker = std::thread::spawn(move || {
+        let mut reader = ChannelReader {
+            rx,
+            piece: Vec::new(),
+            at: 0,
+        };
+        api::export::unpack_stream(&mut reader, &out)
+    });
+    let fetched = runtime.block_on(fetch_into(&url, token.trim(), tx));
+    let unpacked = unpacker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the archive reader panicked"))?;
+    fetched?;
+    unpacked.context("the server's package archive")
 }
 
-/// Builds the package from the data directory of a stopped server (the log is opened
-/// for reading and closed again; anchoring is read, never run).
-fn export_from_data_dir(config: &Config, args: &ExportArgs) -> anyhow::Result<PackageFiles> {
+/// Streams the response body into `tx`, piece by piece.
+async fn fetch_into(
+    url: &str,
+    token: &str,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> anyhow::Result<()> {
+    let mut response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let bytes = response.bytes().await.unwrap_or_default();
+        anyhow::bail!(
+            "the server answered {status}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(500)])
+        );
+    }
+    while let Some(chunk) = response.chunk().await.context("reading the export")? {
+        // A full channel blocks this (current-thread) runtime until the unpacker has
+        // written a file: the back-pressure that bounds memory.
+        if tx.send(chunk.to_vec()).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// `Read` over the pieces of a channel (the HTTP body as it arrives).
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    piece: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.piece.len() {
+            match self.rx.recv() {
+                Ok(p) => {
+                    self.piece = p;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.at);
+        buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// RocksDB block cache of `ledgerd export` from a data directory.
+const EXPORT_BLOCK_CACHE_BYTES: usize = 16 << 20;
+
+/// Writes the package from the data directory of a stopped server (the log is opened
+/// for reading and closed again; anchoring is read, never run; the query index is
+/// brought up to the log first).
+fn export_from_data_dir(config: &Config, args: &ExportArgs) -> anyhow::Result<()> {
     let db = config.data_dir.join("db");
     if !db.is_dir() {
         anyhow::bail!(
@@ -267,50 +321,66 @@ fn export_from_data_dir(config: &Config, args: &ExportArgs) -> anyhow::Result<Pa
     }
     let operator = api::operator::OperatorKey::load(&config.data_dir.join("operator.key"))
         .context("reading the operator key")?;
-    let log = Arc::new(
-        ledger::Log::open(ledger::LogConfig::new(&config.data_dir, &config.origin)).with_context(
-            || {
-                format!(
-                    "opening the log in {} (if ledgerd is running on it, use --server URL)",
-                    config.data_dir.display()
-                )
-            },
-        )?,
-    );
+    let mut log_config = ledger::LogConfig::new(&config.data_dir, &config.origin);
+    // One pass over the log, each block read once: a large block cache would only add
+    // to the export's memory.
+    log_config.store.block_cache_bytes = EXPORT_BLOCK_CACHE_BYTES;
+    let log = Arc::new(ledger::Log::open(log_config).with_context(|| {
+        format!(
+            "opening the log in {} (if ledgerd is running on it, use --server URL)",
+            config.data_dir.display()
+        )
+    })?);
     let mut settings = config.anchor.clone();
     settings.enabled = false;
     let anchoring = api::anchoring::Anchoring::open(log.clone(), settings)?;
+    let index = ledger_index::QueryIndex::open(&config.data_dir).context("opening the index")?;
     let sites = args
         .sites
         .split(',')
         .map(|s| Id::new(s).with_context(|| format!("site id `{s}`")))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let sink = verifier::package::DirSink::create(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let result = api::export::export(
-        &log,
-        &anchoring,
-        &operator.public_key(),
-        &config.operator_chain(),
+        &api::export::Sources {
+            log: &log,
+            index: &index,
+            anchoring: &anchoring,
+            operator_key: &operator.public_key(),
+            operator_chain: &config.operator_chain(),
+        },
         &api::export::ExportRequest {
             sites,
             period: args.from_ms.unwrap_or(0)..=args.to_ms.unwrap_or(u64::MAX),
         },
+        sink,
     );
     log.close();
-    Ok(result?.0)
+    if result.is_err() {
+        // No manifest was written; remove the partial directory so a retry can use it.
+        let _ = std::fs::remove_dir_all(&args.out);
+    }
+    result?;
+    Ok(())
 }
 
 /// Prints what the package holds and how to verify it.
-fn print_package_summary(out: &Path, files: &PackageFiles) -> anyhow::Result<()> {
+fn print_package_summary(out: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(out.join(verifier::package::names::MANIFEST))
+        .context("reading the package manifest")?;
     let manifest: serde_json::Value =
-        serde_json::from_slice(&files.manifest).context("the package manifest")?;
+        serde_json::from_slice(&bytes).context("the package manifest")?;
     println!("package: {}", out.display());
     println!(
-        "checkpoint size {}, {} records, {} key records, {} appliance chains, timestamp {}",
+        "format version {}, checkpoint size {}, {} records in {} segments, {} key records, {} appliance chains, timestamp {}",
+        manifest["version"],
         manifest["checkpoint_size"],
         manifest["record_count"],
+        manifest["segments"],
         manifest["key_count"],
         manifest["chains"].as_array().map_or(0, Vec::len),
-        if files.timestamp.is_some() {
+        if manifest["timestamp"] == true {
             "included"
         } else {
             "none"

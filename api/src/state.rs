@@ -15,6 +15,9 @@ use crate::intake::{Intake, IntakeConfig, IntakeOpenError};
 use crate::operator::{OperatorKey, OperatorKeyError};
 use crate::state_db::{StateDb, StateDbError};
 
+/// Evidence-package exports that run at once (`AppState::exports`).
+pub const EXPORT_SLOTS: usize = 4;
+
 /// Everything the handlers share.
 pub struct AppState {
     pub config: Config,
@@ -27,8 +30,8 @@ pub struct AppState {
     pub checkins: Arc<CheckinStore>,
     /// `ledgerd.sqlite`, shared by `auth` and `checkins`; copied by backups.
     pub state_db: Arc<StateDb>,
-    /// One evidence-package export at a time: an export holds its whole package in
-    /// memory (hundreds of MB for a large site), so concurrent ones answer 503.
+    /// Evidence-package exports running at once; more wait for a slot. Each streams
+    /// with bounded memory; the bound keeps the blocking pool and the disk for intake.
     pub exports: Arc<tokio::sync::Semaphore>,
 }
 
@@ -128,7 +131,7 @@ impl AppState {
             anchoring,
             checkins,
             state_db,
-            exports: Arc::new(tokio::sync::Semaphore::new(1)),
+            exports: Arc::new(tokio::sync::Semaphore::new(EXPORT_SLOTS)),
         })
     }
 }

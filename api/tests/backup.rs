@@ -445,17 +445,17 @@ async fn backup_under_load_restores_and_verifies_with_ledger_verify() {
         .args(["--key", &log_key]);
     let (code, out) = run(c);
     assert_eq!(code, 0, "ledger-verify package of the restored log: {out}");
-    let files = verifier::package::PackageFiles::read_dir(&package).unwrap();
-    let entries = verifier::package::EntryFile::parse(
-        files.records,
-        &verifier::package::RECORDS_MAGIC,
-        "records.bin",
-    )
-    .unwrap();
+    // The package's records, segment by segment (format version 2).
+    let pkg = verifier::package::SegmentedPackage::open(&package).unwrap();
+    let mut entries = std::collections::BTreeMap::new();
+    for n in 0..pkg.segments {
+        let (file, _) = pkg.segment(n).unwrap();
+        entries.extend(file.iter().map(|(i, b)| (i, b.to_vec())));
+    }
     for (index, bytes) in acked.iter().filter(|(i, _)| *i < backup_size) {
         assert_eq!(
-            entries.find(*index),
-            Some(bytes.as_slice()),
+            entries.get(index),
+            Some(bytes),
             "entry {index} in the package"
         );
     }

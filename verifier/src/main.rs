@@ -14,7 +14,8 @@ use verifier::citation::Citation;
 use verifier::files::{load_verifier_key, read_limited, read_text_limited, MAX_SMALL_FILE};
 use verifier::hashes::{hash_b64, parse_hash_b64, parse_proof};
 use verifier::package::{
-    check_citation, verify_package, Package, Progress, SignatureMode, VerifyOptions,
+    check_citation, check_citation_segmented, verify_package, verify_segmented, OpenedPackage,
+    Package, Progress, SignatureMode, VerifyOptions,
 };
 use verifier::utc::{format_unix_millis, format_unix_seconds};
 use verifier::VerifyError;
@@ -311,9 +312,12 @@ fn run_receipt(file: &Path, entry: &Path, key: &str) -> anyhow::Result<Outcome> 
 fn run_cite(citation: &str, package: &Path, key: &str) -> anyhow::Result<Outcome> {
     let log = load_verifier_key(key).context("loading the log key")?;
     let citation = Citation::parse(citation.trim())?;
-    let pkg = Package::read_dir(package)
+    let opened = OpenedPackage::open(package)
         .with_context(|| format!("reading the package {}", package.display()))?;
-    let r = check_citation(&pkg, &citation, &log)?;
+    let r = match &opened {
+        OpenedPackage::V1(pkg) => check_citation(pkg, &citation, &log)?,
+        OpenedPackage::V2(pkg) => check_citation_segmented(pkg, &citation, &log)?,
+    };
     Ok(Outcome::valid(
         format!(
             "Citation valid: log index {} of log {} (tree size {}, root {}) is the {} record {} sequence {} (appliance time {}), record hash {}.\n",
@@ -457,20 +461,22 @@ fn run_package(
         None => None,
     };
     let operator_key = operator_key.map(parse_operator_key).transpose()?;
-    let pkg = Package::read_dir(path)
+    let opened = OpenedPackage::open(path)
         .with_context(|| format!("reading the package {}", path.display()))?;
     if let Some(index) = cite {
-        if pkg.records.find(index).is_none() && pkg.keys.find(index).is_none() {
+        if !holds_entry(&opened, index)? {
             return Err(VerifyError::Unsupported(format!(
                 "--cite {index}: the package holds no record at that log index"
             ))
             .into());
         }
     }
+    let pkg = opened.head();
     let bar = Bar {
         bar: std::sync::Mutex::new(None),
     };
-    let show_bar = std::io::stderr().is_terminal() && pkg.records.len() >= PROGRESS_THRESHOLD;
+    let show_bar =
+        std::io::stderr().is_terminal() && pkg.manifest.record_count >= PROGRESS_THRESHOLD as u64;
     let mut opts = VerifyOptions::new(&log);
     opts.headers = headers.as_ref();
     opts.operator_key = operator_key;
@@ -482,16 +488,36 @@ fn run_package(
     if show_bar {
         opts.progress = Some(&bar);
     }
-    let report = verify_package(&pkg, &opts);
+    let report = match &opened {
+        OpenedPackage::V1(pkg) => verify_package(pkg, &opts),
+        OpenedPackage::V2(pkg) => verify_segmented(pkg, &opts)
+            .with_context(|| format!("reading the package {}", path.display()))?,
+    };
     let mut outcome = Outcome {
         valid: report.valid,
         text: report.render_text(),
         json: serde_json::to_value(&report)?,
     };
     if let Some(index) = cite {
-        add_citation(&mut outcome, &pkg, index);
+        add_citation(&mut outcome, pkg, index);
     }
     Ok(outcome)
+}
+
+/// Whether the package holds an entry at `index` (version 2: one segment at a time).
+fn holds_entry(opened: &OpenedPackage, index: u64) -> Result<bool, VerifyError> {
+    let head = opened.head();
+    if head.records.find(index).is_some() || head.keys.find(index).is_some() {
+        return Ok(true);
+    }
+    if let OpenedPackage::V2(pkg) = opened {
+        for n in 0..pkg.segments {
+            if pkg.segment(n)?.0.find(index).is_some() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// `--operator-key`: 64 hex digits of an Ed25519 public key.

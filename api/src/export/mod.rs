@@ -1,32 +1,33 @@
-//! Evidence package export (docs/EVIDENCE_PACKAGE.md): the records of some sites over a
-//! period, every key record, one multiproof against one checkpoint, and that
-//! checkpoint's OpenTimestamps stamp.
+//! Evidence package export (docs/EVIDENCE_PACKAGE.md, format version 2): the records of
+//! some sites over a period, every key record, per-segment multiproofs against one
+//! checkpoint, and that checkpoint's OpenTimestamps stamp.
 //!
-//! The rooms: `select.rs` decides what goes in (pure), this module reads the log and
-//! writes the package with the verifier's `PackageWriter` (so exporter and verifier
-//! cannot drift apart), `tar.rs` turns the package into one archive and back. The HTTP
-//! endpoint is `export_http`; this module knows nothing of HTTP.
+//! The rooms: `select.rs` picks the checkpoint and stamp (pure), `stream.rs` walks the
+//! query index's selection page by page and reads the records from the log, this module
+//! writes them with the verifier's `StreamWriter` (so exporter and verifier cannot drift
+//! apart), `tar.rs` turns the stream into a ustar archive and back. The HTTP endpoint is
+//! `http/export.rs`; this module knows nothing of HTTP.
 //!
-//! The export reads the log from the start in chunks (one pass decoding every record),
-//! then fetches the selected records by index; it needs no query index, so it works on a
-//! stopped server's data directory as well as inside the running server. Its cost is a
-//! read of the whole log: seconds per million records. Blocking: run it on the blocking
-//! pool from async code.
+//! Memory is bounded whatever the number of records: one page of the selection, one
+//! segment of records and its proof, the key records and per-chain facts. The package is
+//! built against a checkpoint the index has fully covered: the export first brings the
+//! index up to the latest checkpoint (a no-op when the tailer is already there).
+//! Blocking: run it on the blocking pool from async code.
 
 pub mod select;
+mod stream;
 mod tar;
 
 use std::ops::RangeInclusive;
 
 use ledger::Log;
-use ledger_record::{ChainId, Id, Record, VerifyingKey};
-use verifier::package::{PackageFiles, PackageWriter};
+use ledger_index::QueryIndex;
+use ledger_record::{ChainId, Id, VerifyingKey};
+use verifier::package::{PackageSink, StreamSummary, StreamWriter};
 
-use crate::anchoring::{now_ms, Anchoring, StampRecord};
+use crate::anchoring::{now_ms, Anchoring};
 
-use select::{LogScan, Selection};
-
-pub use tar::{from_tar, to_tar, TarError};
+pub use tar::{unpack_stream, TarError, TarSink};
 
 /// What to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,91 +55,105 @@ pub enum ExportError {
     NoSites,
     #[error("export: reading the log: {0}")]
     Ledger(#[from] ledger::LedgerError),
-    #[error("export: log entry {index} is not a record: {reason}")]
-    Entry { index: u64, reason: String },
+    #[error("export: reading the query index: {0}")]
+    Index(#[from] ledger_index::IndexError),
+    #[error("export: the query index covers {indexed} entries, less than the checkpoint's {size}")]
+    IndexBehind { indexed: u64, size: u64 },
     #[error("export: reading stamps: {0}")]
     Anchor(#[from] crate::anchoring::AnchorError),
-    #[error("export: building the package: {0}")]
-    Package(String),
+    #[error("export: writing the package: {0}")]
+    Package(#[from] verifier::VerifyError),
 }
 
-/// What the export chose, for logs and the CLI summary.
+/// What the export wrote, for logs and the CLI summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportSummary {
     pub checkpoint_size: u64,
-    pub records: usize,
-    pub key_records: usize,
+    pub records: u64,
+    pub key_records: u64,
     pub chains: usize,
+    pub segments: u64,
     /// `complete`, `pending` or `none`.
     pub stamp: &'static str,
 }
 
-/// Builds the package in memory. Blocking.
-pub fn export(
-    log: &Log,
-    anchoring: &Anchoring,
-    operator_key: &VerifyingKey,
-    operator_chain: &ChainId,
+/// The server's parts an export reads.
+pub struct Sources<'a> {
+    pub log: &'a Log,
+    pub index: &'a QueryIndex,
+    pub anchoring: &'a Anchoring,
+    pub operator_key: &'a VerifyingKey,
+    pub operator_chain: &'a ChainId,
+}
+
+/// Writes the package into `sink` as a stream. Blocking. Returns the sink (for the tar
+/// form, which ends the archive after the manifest) and the summary.
+pub fn export<S: PackageSink>(
+    src: &Sources<'_>,
     request: &ExportRequest,
-) -> Result<(PackageFiles, ExportSummary), ExportError> {
+    sink: S,
+) -> Result<(S, ExportSummary), ExportError> {
     if request.sites.is_empty() {
         return Err(ExportError::NoSites);
     }
-    let latest = log.latest();
+    let latest = src.log.latest();
     if latest.size == 0 {
         return Err(ExportError::EmptyLog);
     }
-    let scan = scan_log(log, latest.size, &request.sites)?;
-    let selection = select::records(&scan, &request.period);
-    if selection.records.is_empty() {
-        return Err(nothing_found(request));
+    // The checkpoint the package is built on must be fully indexed: bring the index up
+    // to it (the tailer would within one poll interval; this only saves the wait).
+    let indexed = src.index.catch_up(src.log)?;
+    if indexed < latest.size {
+        return Err(ExportError::IndexBehind {
+            indexed,
+            size: latest.size,
+        });
     }
+    let plan = stream::plan(src.index, &request.sites, latest.size, &request.period)?;
+    let Some(highest) = plan.highest() else {
+        return Err(nothing_found(request));
+    };
     let chosen =
-        select::complete_stamp_covering(anchoring.list(u64::MAX, usize::MAX)?, selection.highest());
+        select::complete_stamp_covering(src.anchoring.list(latest.size, usize::MAX)?, highest);
     let (size, stamp) = match chosen {
         Some(stamp) => (stamp.tree_size, Some(stamp)),
-        None => (latest.size, anchoring.stamp(latest.size)?),
+        None => (latest.size, src.anchoring.stamp(latest.size)?),
     };
-    let keys = scan.keys_below(size);
-    let files = write_package(
-        log,
-        &Contents {
-            size,
-            operator_key,
-            operator_chain,
-            sites: &request.sites,
-            period: select::manifest_period(&scan, &selection, &request.period),
-            keys: &keys,
-            selection: &selection,
-            stamp: stamp.as_ref(),
-        },
-    )?;
-    let summary = ExportSummary {
-        checkpoint_size: size,
-        records: selection.records.len(),
-        key_records: keys.len(),
-        chains: selection.chains,
-        stamp: select::stamp_label(stamp.as_ref()),
-    };
-    Ok((files, summary))
+    let note = String::from_utf8_lossy(&src.log.checkpoint(size)?).into_owned();
+    let mut writer = StreamWriter::new(&note, src.operator_key, src.operator_chain, sink)?;
+    writer
+        .log_verifier_key(&src.log.verifier_key())
+        .sites(request.sites.iter().map(|s| s.as_str().to_string()))
+        .exported_at(now_ms());
+    let (start_ms, end_ms) = (*request.period.start(), *request.period.end());
+    if start_ms != 0 || end_ms != u64::MAX {
+        writer.period(start_ms, end_ms);
+    } else {
+        // No bound given: the manifest names the records' span, not "until year
+        // 584,556,019".
+        writer.period_from_records();
+    }
+    if let Some(ots) = stamp.as_ref().and_then(|s| s.ots_bytes()) {
+        writer.timestamp(&ots)?;
+    }
+    stream::write_keys(src, size, &mut writer)?;
+    stream::write_records(src, &plan, size, &mut writer)?;
+    let (sink, summary) = writer.finish(src.log.store())?;
+    Ok((
+        sink,
+        summary_of(&summary, select::stamp_label(stamp.as_ref())),
+    ))
 }
 
-/// One pass over the first `size` entries: key records, and per chain of `sites` the
-/// index and appliance time of every sequence.
-fn scan_log(log: &Log, size: u64, sites: &[Id]) -> Result<LogScan, ExportError> {
-    let mut scan = LogScan::default();
-    log.for_each_chunk(0, size, |start, entries| {
-        for (offset, bytes) in entries.into_iter().enumerate() {
-            let index = start + offset as u64;
-            let record = Record::decode(&bytes).map_err(|e| ExportError::Entry {
-                index,
-                reason: e.to_string(),
-            })?;
-            scan.add(index, &record, sites);
-        }
-        Ok::<(), ExportError>(())
-    })?;
-    Ok(scan)
+fn summary_of(s: &StreamSummary, stamp: &'static str) -> ExportSummary {
+    ExportSummary {
+        checkpoint_size: s.checkpoint_size,
+        records: s.records,
+        key_records: s.key_records,
+        chains: s.chains,
+        segments: s.segments,
+        stamp,
+    }
 }
 
 fn nothing_found(request: &ExportRequest) -> ExportError {
@@ -154,60 +169,23 @@ fn nothing_found(request: &ExportRequest) -> ExportError {
     }
 }
 
-/// What goes into the package, as selected.
-struct Contents<'a> {
-    /// Size of the package's checkpoint.
-    size: u64,
-    operator_key: &'a VerifyingKey,
-    operator_chain: &'a ChainId,
-    sites: &'a [Id],
-    /// The manifest's period, Unix ms.
-    period: (u64, u64),
-    keys: &'a [u64],
-    selection: &'a Selection,
-    stamp: Option<&'a StampRecord>,
-}
-
-/// Reads the checkpoint and the selected entries and writes the package files.
-fn write_package(log: &Log, contents: &Contents<'_>) -> Result<PackageFiles, ExportError> {
-    let note = log.checkpoint(contents.size)?;
-    let note = String::from_utf8(note)
-        .map_err(|_| ExportError::Package("checkpoint is not UTF-8".into()))?;
-    let package = |e: verifier::error::VerifyError| ExportError::Package(e.to_string());
-    let mut writer = PackageWriter::new(&note, contents.operator_key, contents.operator_chain)
-        .map_err(package)?;
-    writer
-        .log_verifier_key(&log.verifier_key())
-        .sites(contents.sites.iter().map(|s| s.as_str().to_string()))
-        .period(contents.period.0, contents.period.1)
-        .exported_at(now_ms());
-    for &index in contents.keys {
-        writer
-            .add_key_record(index, log.entry(index)?)
-            .map_err(package)?;
-    }
-    for &index in &contents.selection.records {
-        writer
-            .add_record(index, log.entry(index)?)
-            .map_err(package)?;
-    }
-    if let Some(ots) = contents.stamp.and_then(|s| s.ots_bytes()) {
-        writer.timestamp(ots);
-    }
-    writer.prove_with(log.store())?;
-    writer.to_files().map_err(package)
-}
-
-/// [`export`] with the running server's log, stamps and operator key. Blocking.
-pub fn export_from_state(
+/// [`export`] with the running server's log, index, stamps and operator key. Blocking.
+pub fn export_from_state<S: PackageSink>(
     state: &crate::state::AppState,
     request: &ExportRequest,
-) -> Result<(PackageFiles, ExportSummary), ExportError> {
+    sink: S,
+) -> Result<(S, ExportSummary), ExportError> {
+    let operator_key = state.intake.operator().public_key();
+    let operator_chain = state.config.operator_chain();
     export(
-        &state.log,
-        &state.anchoring,
-        &state.intake.operator().public_key(),
-        &state.config.operator_chain(),
+        &Sources {
+            log: &state.log,
+            index: &state.index,
+            anchoring: &state.anchoring,
+            operator_key: &operator_key,
+            operator_chain: &operator_chain,
+        },
         request,
+        sink,
     )
 }

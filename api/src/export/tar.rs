@@ -1,123 +1,187 @@
-//! An evidence package as one ustar archive, for shipping it over HTTP as one
-//! `application/x-tar` body that `tar -xf` unpacks into the package directory. The
-//! manifest comes last (as on disk), so a truncated download has no manifest and is
-//! refused; reading accepts only the package's file names, each at most once.
+//! An evidence package as one ustar archive, written and read as a stream: the server
+//! sends each file as soon as the package writer has it (`TarSink`), the client unpacks
+//! each file into the package directory as it arrives (`unpack_stream`). `tar -xf`
+//! unpacks it too. The manifest comes last (as on disk), so a truncated download has no
+//! manifest and is refused; reading accepts only the package's file names, each at most
+//! once.
 
 mod ustar;
 
 use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
 
-use verifier::package::{limits, names, PackageFiles};
+use verifier::package::{
+    limits, names, segment_name, segment_proof_name, DirSink, PackageSink, KEYS_PROOF,
+};
+use verifier::VerifyError;
 
 use crate::anchoring::now_ms;
 
 pub use ustar::TarError;
 
-/// The package as one ustar archive, the manifest last.
-pub fn to_tar(files: &PackageFiles) -> Vec<u8> {
-    let mtime = now_ms() / 1000;
-    let mut out = Vec::new();
-    let mut add = |name: &str, data: &[u8]| ustar::append_file(&mut out, name, data, mtime);
-    add(names::CHECKPOINT, &files.checkpoint);
-    add(names::RECORDS, &files.records);
-    add(names::KEYS, &files.keys);
-    add(names::PROOF, &files.proof);
-    if let Some(t) = &files.timestamp {
-        add(names::TIMESTAMP, t);
-    }
-    if let Some(h) = &files.headers {
-        add(names::HEADERS, h);
-    }
-    add(names::MANIFEST, &files.manifest);
-    ustar::finish(&mut out);
-    out
+/// Sends the package as a ustar archive through `send`, one piece per file; `send`
+/// returns false when the receiver is gone (the client hung up), which ends the export.
+pub struct TarSink<F: FnMut(Vec<u8>) -> bool> {
+    send: F,
+    mtime: u64,
 }
 
-/// Reads a package archive made by [`to_tar`]: only the package's file names, each at
-/// most once, every required file present.
-pub fn from_tar(archive: &[u8]) -> Result<PackageFiles, TarError> {
-    let bad = |m: String| TarError(m);
-    let mut files = PackageFiles::default();
-    let mut seen = BTreeSet::new();
-    for (name, data) in ustar::read_files(archive, limits::RECORDS)? {
-        if !seen.insert(name.clone()) {
-            return Err(bad(format!("`{name}` appears twice")));
-        }
-        match name.as_str() {
-            n if n == names::MANIFEST => files.manifest = data,
-            n if n == names::CHECKPOINT => files.checkpoint = data,
-            n if n == names::RECORDS => files.records = data,
-            n if n == names::KEYS => files.keys = data,
-            n if n == names::PROOF => files.proof = data,
-            n if n == names::TIMESTAMP => files.timestamp = Some(data),
-            n if n == names::HEADERS => files.headers = Some(data),
-            other => {
-                return Err(bad(format!(
-                    "unexpected file `{other}` in a package archive"
-                )))
-            }
+impl<F: FnMut(Vec<u8>) -> bool> TarSink<F> {
+    pub fn new(send: F) -> TarSink<F> {
+        TarSink {
+            send,
+            mtime: now_ms() / 1000,
         }
     }
-    for required in [
+}
+
+impl<F: FnMut(Vec<u8>) -> bool> PackageSink for TarSink<F> {
+    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<(), VerifyError> {
+        let mut piece = Vec::with_capacity(512 + bytes.len() + 512 + 1024);
+        piece.extend_from_slice(&ustar::header(name, bytes.len() as u64, self.mtime));
+        piece.extend_from_slice(bytes);
+        piece.extend(std::iter::repeat_n(0u8, ustar::padding(bytes.len() as u64)));
+        if name == names::MANIFEST {
+            piece.extend_from_slice(&ustar::END);
+        }
+        if (self.send)(piece) {
+            Ok(())
+        } else {
+            Err(VerifyError::Io {
+                path: name.into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "the receiver of the package archive went away",
+                ),
+            })
+        }
+    }
+}
+
+/// Whether `name` may appear in a package archive (version 1 or 2).
+fn allowed(name: &str) -> bool {
+    let fixed = [
         names::MANIFEST,
         names::CHECKPOINT,
         names::RECORDS,
         names::KEYS,
         names::PROOF,
-    ] {
-        if !seen.contains(required) {
-            return Err(bad(format!("`{required}` is missing")));
-        }
+        names::TIMESTAMP,
+        names::HEADERS,
+        KEYS_PROOF,
+    ];
+    if fixed.contains(&name) {
+        return true;
     }
-    Ok(files)
+    let numbered = |prefix: &str, suffix: &str| {
+        name.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix))
+            .and_then(|digits| digits.parse::<u64>().ok())
+            .is_some_and(|n| name == segment_name(n) || name == segment_proof_name(n))
+    };
+    numbered("records-", ".bin") || numbered("proof-", ".bin")
+}
+
+/// Unpacks a package archive read from `input` into the new directory `dir`, one file in
+/// memory at a time: only package file names, each at most once, the manifest last.
+pub fn unpack_stream(input: &mut impl Read, dir: &Path) -> Result<(), TarError> {
+    let mut sink = DirSink::create(dir).map_err(|e| TarError(e.to_string()))?;
+    let mut seen = BTreeSet::new();
+    ustar::read_stream(input, limits::RECORDS, |name, data| {
+        if !allowed(&name) {
+            return Err(TarError(format!(
+                "unexpected file `{name}` in a package archive"
+            )));
+        }
+        if seen.contains(names::MANIFEST) {
+            return Err(TarError(format!("`{name}` comes after the manifest")));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(TarError(format!("`{name}` appears twice")));
+        }
+        sink.put(&name, &data).map_err(|e| TarError(e.to_string()))
+    })?;
+    if !seen.contains(names::MANIFEST) {
+        return Err(TarError(format!("`{}` is missing", names::MANIFEST)));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn package() -> PackageFiles {
-        PackageFiles {
-            manifest: b"{}".to_vec(),
-            checkpoint: b"checkpoint".to_vec(),
-            records: b"records".to_vec(),
-            keys: b"keys".to_vec(),
-            proof: b"proof".to_vec(),
-            timestamp: Some(b"ots".to_vec()),
-            ..PackageFiles::default()
+    fn archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut sink = TarSink::new(|piece| {
+            out.extend_from_slice(&piece);
+            true
+        });
+        for (name, data) in files {
+            sink.put(name, data).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn a_streamed_archive_unpacks_with_its_manifest_last() {
+        let bytes = archive(&[
+            ("checkpoint", b"checkpoint"),
+            ("records-000000.bin", b"records"),
+            ("package.json", b"{}"),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("pkg");
+        unpack_stream(&mut &bytes[..], &out).unwrap();
+        assert_eq!(
+            std::fs::read(out.join("records-000000.bin")).unwrap(),
+            b"records"
+        );
+        assert_eq!(std::fs::read(out.join("package.json")).unwrap(), b"{}");
+        // Every truncation is refused.
+        for cut in [0, 100, 512, bytes.len() - 1024, bytes.len() - 1] {
+            let out = dir.path().join(format!("cut-{cut}"));
+            assert!(
+                unpack_stream(&mut &bytes[..cut], &out).is_err(),
+                "cut {cut}"
+            );
         }
     }
 
-    #[test]
-    fn a_package_round_trips_with_its_manifest_last() {
-        let files = package();
-        let archive = to_tar(&files);
-        assert_eq!(from_tar(&archive).unwrap(), files);
-        let names: Vec<String> = ustar::read_files(&archive, 1 << 20)
-            .unwrap()
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
-        assert_eq!(names.last().map(String::as_str), Some(names::MANIFEST));
-    }
+    /// The files of an archive: (name, contents).
+    type Files<'a> = &'a [(&'a str, &'a [u8])];
 
     #[test]
-    fn foreign_duplicate_and_missing_files_are_refused() {
-        let mut archive = Vec::new();
-        ustar::append_file(&mut archive, "other.txt", b"x", 0);
-        ustar::finish(&mut archive);
-        assert!(from_tar(&archive)
-            .unwrap_err()
-            .0
-            .contains("unexpected file"));
-        let mut archive = Vec::new();
-        ustar::append_file(&mut archive, names::KEYS, b"x", 0);
-        ustar::append_file(&mut archive, names::KEYS, b"x", 0);
-        ustar::finish(&mut archive);
-        assert!(from_tar(&archive).unwrap_err().0.contains("appears twice"));
-        let mut archive = Vec::new();
-        ustar::append_file(&mut archive, names::KEYS, b"x", 0);
-        ustar::finish(&mut archive);
-        assert!(from_tar(&archive).unwrap_err().0.contains("is missing"));
+    fn foreign_duplicate_late_and_missing_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(Files<'_>, &str); 4] = [
+            (
+                &[("other.txt", b"x"), ("package.json", b"{}")],
+                "unexpected file",
+            ),
+            (
+                &[("records-1.bin", b"x"), ("package.json", b"{}")],
+                "unexpected file",
+            ),
+            (
+                &[
+                    ("keys.bin", b"x"),
+                    ("keys.bin", b"x"),
+                    ("package.json", b"{}"),
+                ],
+                "appears twice",
+            ),
+            (&[("keys.bin", b"x")], "is missing"),
+        ];
+        for (i, (files, expected)) in cases.iter().enumerate() {
+            let mut bytes = archive(files);
+            if !files.iter().any(|(n, _)| *n == "package.json") {
+                bytes.extend_from_slice(&ustar::END);
+            }
+            let err =
+                unpack_stream(&mut &bytes[..], &dir.path().join(format!("p{i}"))).unwrap_err();
+            assert!(err.0.contains(expected), "{err}");
+        }
     }
 }

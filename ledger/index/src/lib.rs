@@ -47,13 +47,14 @@
 //! `schema` (tables and the rebuild rule), `tailer` (log entries to rows), `records`
 //! (lookups by hash and sequence, record search), `daily` (evidence per day),
 //! `incidents`, `patterns`, `fleet` (per-chain facts, keys, completeness alarms),
-//! `scope` ([`Scope`]), `codes` (stored codes and their names), `error`
+//! `export` (an evidence package's selection, page by page), `scope` ([`Scope`]), `codes` (stored codes and their names), `error`
 //! ([`IndexError`]), `sql` (integer conversions, filtered statements).
 
 mod codes;
 mod connections;
 mod daily;
 mod error;
+mod export;
 mod fleet;
 mod incidents;
 mod patterns;
@@ -70,6 +71,7 @@ pub use codes::{
 pub use connections::{QueryIndex, Reader};
 pub use daily::DayCounts;
 pub use error::IndexError;
+pub use export::{ExportChain, SiteRecord};
 pub use fleet::{ChainFacts, ClockStep, CompletenessAlarm, KeyRow};
 pub use incidents::{Incident, IncidentFilter};
 pub use patterns::{PatternStats, TierCounts};

@@ -14,8 +14,12 @@ use crate::error::VerifyError;
 
 /// The `format` value of every package.
 pub const FORMAT_NAME: &str = "evidence-ledger-package";
-/// The package format version this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The package format version exporters write: segmented record files, each with its
+/// own multiproof (docs/EVIDENCE_PACKAGE.md, version 2).
+pub const FORMAT_VERSION: u32 = 2;
+/// The first format version: one `records.bin` and one multiproof. Still read, and
+/// written by [`PackageWriter`](super::PackageWriter).
+pub const FORMAT_VERSION_V1: u32 = 1;
 
 /// The manifest as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +27,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Manifest {
     /// Always [`FORMAT_NAME`].
     pub format: String,
-    /// Always [`FORMAT_VERSION`] for this crate.
+    /// [`FORMAT_VERSION`] or [`FORMAT_VERSION_V1`].
     pub version: u32,
     /// The log's origin, as in the checkpoint's first line.
     pub log_origin: String,
@@ -53,6 +57,10 @@ pub struct Manifest {
     pub timestamp: bool,
     /// Whether `headers.txt` is part of the package.
     pub headers: bool,
+    /// Version 2: the number of record segments (`records-NNNNNN.bin` with
+    /// `proof-NNNNNN.bin`); absent in version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u64>,
 }
 
 /// The operator key and the chain its key records live in (docs/RECORDS.md §5.4).
@@ -126,10 +134,15 @@ impl Manifest {
                 m.format
             )));
         }
-        if m.version != FORMAT_VERSION {
+        if m.version != FORMAT_VERSION && m.version != FORMAT_VERSION_V1 {
             return Err(bad(format!(
-                "package format version {} is not supported (this verifier reads version {FORMAT_VERSION})",
+                "package format version {} is not supported (this verifier reads versions {FORMAT_VERSION_V1} and {FORMAT_VERSION})",
                 m.version
+            )));
+        }
+        if (m.version == FORMAT_VERSION) != m.segments.is_some() {
+            return Err(bad(format!(
+                "`segments` is required in version {FORMAT_VERSION} and unknown in version {FORMAT_VERSION_V1}"
             )));
         }
         if m.log_origin.is_empty() {

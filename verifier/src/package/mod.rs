@@ -18,12 +18,14 @@
 //! else and returns a [`Report`] of findings; [`PackageWriter`] builds a package for an
 //! exporter.
 
+mod chain_window;
 mod check;
 mod entries;
 mod manifest;
 pub mod multiproof;
 mod progress;
 mod report;
+mod v2;
 mod writer;
 
 use std::path::Path;
@@ -32,16 +34,24 @@ use ledger_core::checkpoint::Checkpoint;
 use ledger_core::note::Note;
 use ledger_record::{ChainId, VerifyingKey};
 
-pub use check::{check_citation, verify_package, CitedRecord, SignatureMode, VerifyOptions};
+pub use check::{
+    check_citation, check_citation_segmented, verify_package, verify_segmented, CitedRecord,
+    SignatureMode, VerifyOptions,
+};
 pub use entries::{EntryFile, EntryRef, KEYS_MAGIC, MAX_ENTRY_LEN, RECORDS_MAGIC};
 pub use manifest::{
     ChainBounds, ChainDecl, Manifest, OperatorInfo, Period, FORMAT_NAME, FORMAT_VERSION,
+    FORMAT_VERSION_V1,
 };
 pub use multiproof::ProofFile;
 pub use progress::Progress;
 pub use report::{
     AnchorSummary, ApplianceSummary, Counts, Finding, FindingCode, LogSummary, Report,
     SignatureSummary,
+};
+pub use v2::{
+    segment_name, segment_proof_name, DirSink, OpenedPackage, PackageSink, SegmentedPackage,
+    StreamSummary, StreamWriter, KEYS_PROOF, SEGMENT_MAX_BYTES, SEGMENT_MAX_ENTRIES,
 };
 pub use writer::PackageWriter;
 
@@ -82,7 +92,7 @@ pub struct PackageFiles {
     pub headers: Option<Vec<u8>>,
 }
 
-fn read_optional(path: &Path, max: u64) -> Result<Option<Vec<u8>>, VerifyError> {
+pub(crate) fn read_optional(path: &Path, max: u64) -> Result<Option<Vec<u8>>, VerifyError> {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         _ => read_limited(path, max).map(Some),

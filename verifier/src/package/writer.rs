@@ -15,7 +15,7 @@ use ledger_record::{ChainId, Record, VerifyingKey};
 use rayon::prelude::*;
 
 use super::entries::{EntryFile, KEYS_MAGIC, MAX_ENTRY_LEN, RECORDS_MAGIC};
-use super::manifest::{ChainDecl, Manifest, OperatorInfo, Period, FORMAT_NAME, FORMAT_VERSION};
+use super::manifest::{ChainDecl, Manifest, OperatorInfo, Period, FORMAT_NAME, FORMAT_VERSION_V1};
 use super::multiproof::{prove, ProofFile};
 use super::PackageFiles;
 use crate::error::VerifyError;
@@ -235,7 +235,7 @@ impl PackageWriter {
             .unwrap_or_else(|| record_sites.into_iter().collect());
         let manifest = Manifest {
             format: FORMAT_NAME.to_owned(),
-            version: FORMAT_VERSION,
+            version: FORMAT_VERSION_V1,
             log_origin: self.checkpoint.origin.clone(),
             log_verifier_key: self.log_verifier_key.clone(),
             operator: self.operator.clone(),
@@ -248,6 +248,7 @@ impl PackageWriter {
             chains,
             timestamp: self.timestamp.is_some(),
             headers: self.headers.is_some(),
+            segments: None,
         };
         Ok(PackageFiles {
             manifest: manifest.to_json(),

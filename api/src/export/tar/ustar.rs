@@ -7,6 +7,8 @@
 //! zero padding, two end blocks) and bounds every size it reads, because the archive
 //! comes from a network peer.
 
+use std::io::Read as _;
+
 const BLOCK: usize = 512;
 
 /// Why an archive could not be read.
@@ -27,14 +29,27 @@ fn octal(field: &mut [u8], value: u64) {
 }
 
 /// Appends one regular file to `out`.
+#[cfg(test)]
 pub fn append_file(out: &mut Vec<u8>, name: &str, data: &[u8], mtime: u64) {
+    out.extend_from_slice(&header(name, data.len() as u64, mtime));
+    out.extend_from_slice(data);
+    out.extend(std::iter::repeat_n(0u8, padding(data.len() as u64)));
+}
+
+/// Zero bytes after a file of `len` bytes, up to the next block.
+pub fn padding(len: u64) -> usize {
+    (BLOCK - (len % BLOCK as u64) as usize) % BLOCK
+}
+
+/// The header block of a regular file of `len` bytes.
+pub fn header(name: &str, len: u64, mtime: u64) -> [u8; BLOCK] {
     debug_assert!(name.len() <= 100 && !name.contains('/'));
     let mut h = [0u8; BLOCK];
     h[..name.len()].copy_from_slice(name.as_bytes());
     octal(&mut h[100..108], 0o644);
     octal(&mut h[108..116], 0);
     octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], data.len() as u64);
+    octal(&mut h[124..136], len);
     octal(&mut h[136..148], mtime);
     h[156] = b'0';
     h[257..263].copy_from_slice(b"ustar\0");
@@ -44,15 +59,95 @@ pub fn append_file(out: &mut Vec<u8>, name: &str, data: &[u8], mtime: u64) {
     let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
     let text = format!("{sum:06o}\0 ");
     h[148..156].copy_from_slice(text.as_bytes());
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    let pad = (BLOCK - data.len() % BLOCK) % BLOCK;
-    out.extend(std::iter::repeat_n(0u8, pad));
+    h
 }
 
+/// The two zero blocks that end an archive.
+pub const END: [u8; 2 * BLOCK] = [0u8; 2 * BLOCK];
+
 /// Ends an archive (two zero blocks).
+#[cfg(test)]
 pub fn finish(out: &mut Vec<u8>) {
-    out.extend(std::iter::repeat_n(0u8, 2 * BLOCK));
+    out.extend_from_slice(&END);
+}
+
+/// Reads an archive from `input` one file at a time, each at most `max_file` bytes,
+/// handing each to `visit` before the next is read: memory holds one file.
+pub fn read_stream(
+    input: &mut impl std::io::Read,
+    max_file: u64,
+    mut visit: impl FnMut(String, Vec<u8>) -> Result<(), TarError>,
+) -> Result<(), TarError> {
+    let mut block = [0u8; BLOCK];
+    let read = |input: &mut dyn std::io::Read, buf: &mut [u8], what: &str| {
+        input
+            .read_exact(buf)
+            .map_err(|e| err(format!("truncated {what}: {e}")))
+    };
+    loop {
+        read(input, &mut block, "archive (no end-of-archive blocks)")?;
+        if block.iter().all(|b| *b == 0) {
+            read(input, &mut block, "archive (one end-of-archive block)")?;
+            if !block.iter().all(|b| *b == 0) {
+                return Err(err("a zero block inside the archive"));
+            }
+            return Ok(());
+        }
+        let (name, size) = parse_header(&block, max_file)?;
+        // Grows with the bytes that arrive, not with the size the header claims.
+        let mut data = Vec::new();
+        let got = std::io::Read::take(&mut *input, size)
+            .read_to_end(&mut data)
+            .map_err(|e| err(format!("reading `{name}`: {e}")))?;
+        if got as u64 != size {
+            return Err(err(format!(
+                "truncated inside `{name}`: {got} of {size} bytes"
+            )));
+        }
+        let mut pad = vec![0u8; padding(size)];
+        read(input, &mut pad, &format!("padding of `{name}`"))?;
+        visit(name, data)?;
+    }
+}
+
+/// Name and size from a file's header block, after checking its checksum, that it is a
+/// regular file and that its size is at most `max_file`.
+fn parse_header(header: &[u8], max_file: u64) -> Result<(String, u64), TarError> {
+    let declared = parse_octal(&header[148..156], "checksum")?;
+    let sum: u64 = header
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                u64::from(b' ')
+            } else {
+                u64::from(*b)
+            }
+        })
+        .sum();
+    if sum != declared {
+        return Err(err(format!(
+            "header checksum {declared:o} != computed {sum:o}"
+        )));
+    }
+    let name_end = header[..100].iter().position(|b| *b == 0).unwrap_or(100);
+    let name = std::str::from_utf8(&header[..name_end])
+        .map_err(|_| err("a file name is not UTF-8"))?
+        .to_string();
+    let kind = header[156];
+    if kind != b'0' && kind != 0 {
+        return Err(err(format!(
+            "entry `{name}` is not a regular file (type {:?})",
+            kind as char
+        )));
+    }
+    let size = parse_octal(&header[124..136], "file size")?;
+    if size > max_file {
+        return Err(err(format!(
+            "entry `{name}` is {size} bytes; at most {max_file} accepted"
+        )));
+    }
+    Ok((name, size))
 }
 
 fn parse_octal(field: &[u8], what: &str) -> Result<u64, TarError> {
@@ -69,73 +164,19 @@ fn parse_octal(field: &[u8], what: &str) -> Result<u64, TarError> {
     u64::from_str_radix(s, 8).map_err(|_| err(format!("{what} is out of range")))
 }
 
-/// Reads every regular file of an archive: `(name, contents)` in archive order.
-/// `max_file` bounds each file; names are returned verbatim for the caller to check.
-pub fn read_files(archive: &[u8], max_file: u64) -> Result<Vec<(String, Vec<u8>)>, TarError> {
-    let mut files = Vec::new();
-    let mut pos = 0;
-    loop {
-        let header = archive
-            .get(pos..pos + BLOCK)
-            .ok_or_else(|| err("truncated: no end-of-archive blocks"))?;
-        if header.iter().all(|b| *b == 0) {
-            let second = archive
-                .get(pos + BLOCK..pos + 2 * BLOCK)
-                .ok_or_else(|| err("truncated: one end-of-archive block instead of two"))?;
-            if !second.iter().all(|b| *b == 0) {
-                return Err(err("a zero block inside the archive"));
-            }
-            return Ok(files);
-        }
-        let declared = parse_octal(&header[148..156], "checksum")?;
-        let sum: u64 = header
-            .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                if (148..156).contains(&i) {
-                    u64::from(b' ')
-                } else {
-                    u64::from(*b)
-                }
-            })
-            .sum();
-        if sum != declared {
-            return Err(err(format!(
-                "header checksum {declared:o} != computed {sum:o}"
-            )));
-        }
-        let name_end = header[..100].iter().position(|b| *b == 0).unwrap_or(100);
-        let name = std::str::from_utf8(&header[..name_end])
-            .map_err(|_| err("a file name is not UTF-8"))?
-            .to_string();
-        let kind = header[156];
-        if kind != b'0' && kind != 0 {
-            return Err(err(format!(
-                "entry `{name}` is not a regular file (type {:?})",
-                kind as char
-            )));
-        }
-        let size = parse_octal(&header[124..136], "file size")?;
-        if size > max_file {
-            return Err(err(format!(
-                "entry `{name}` is {size} bytes; at most {max_file} accepted"
-            )));
-        }
-        let start = pos + BLOCK;
-        let end = start
-            .checked_add(size as usize)
-            .ok_or_else(|| err("file size overflows"))?;
-        let data = archive
-            .get(start..end)
-            .ok_or_else(|| err(format!("truncated inside `{name}`")))?;
-        files.push((name, data.to_vec()));
-        pos = end + (BLOCK - (size as usize) % BLOCK) % BLOCK;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every file of an in-memory archive, through the streaming reader.
+    fn read_files(archive: &[u8], max_file: u64) -> Result<Vec<(String, Vec<u8>)>, TarError> {
+        let mut files = Vec::new();
+        read_stream(&mut &archive[..], max_file, |name, data| {
+            files.push((name, data));
+            Ok(())
+        })?;
+        Ok(files)
+    }
 
     #[test]
     fn round_trip_and_system_tar_reads_it() {
@@ -181,7 +222,7 @@ mod tests {
         assert!(read_files(&out[..600], 1 << 20).is_err());
         assert!(read_files(&out, 2).unwrap_err().0.contains("at most 2"));
         for cut in 0..out.len() {
-            let _ = read_files(&out[..cut], 1 << 20);
+            assert!(read_files(&out[..cut], 1 << 20).is_err(), "cut at {cut}");
         }
     }
 }

@@ -8,12 +8,12 @@ use ledger_core::note::NoteVerifier;
 use ledger_record::{KeyHistory, Record};
 use rayon::prelude::*;
 
-use super::inclusion::{inclusion_error, merge_leaves};
+use super::inclusion::{inclusion_error, merge_leaves, proof_error};
 use super::keys::key_for;
 use crate::citation::Citation;
 use crate::error::VerifyError;
 use crate::hashes::hash_b64;
-use crate::package::Package;
+use crate::package::{segment_name, Package, SegmentedPackage};
 
 /// A cited record, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,60 @@ pub fn check_citation(
         ));
     };
     check_entries_proven(pkg)?;
+    cited_record(pkg, citation, bytes)
+}
+
+/// [`check_citation`] for a version 2 package: `keys.bin` and every segment are proven
+/// with their own multiproofs, one segment in memory at a time.
+pub fn check_citation_segmented(
+    pkg: &SegmentedPackage,
+    citation: &Citation,
+    log_key: &NoteVerifier,
+) -> Result<CitedRecord, VerifyError> {
+    let head = &pkg.head;
+    check_cited_checkpoint(head, citation, log_key)?;
+    let key_leaves: Vec<(u64, Hash)> = head.keys.iter().map(|(i, b)| (i, leaf_hash(b))).collect();
+    if let Err(e) = proof_error(head, &head.proof, &key_leaves) {
+        return fail(format!("keys.bin is not proven in the checkpoint: {e}"));
+    }
+    let mut cited = head.keys.find(citation.index).map(<[u8]>::to_vec);
+    for n in 0..pkg.segments {
+        let (file, proof) = pkg.segment(n)?;
+        let leaves: Vec<(u64, Hash)> = file
+            .refs()
+            .par_iter()
+            .map(|e| (e.index, leaf_hash(file.bytes_of(e))))
+            .collect();
+        if let Err(e) = proof_error(head, &proof, &leaves) {
+            return fail(format!(
+                "{} is not proven in the checkpoint: {e}",
+                segment_name(n)
+            ));
+        }
+        if let Some(bytes) = file.find(citation.index) {
+            if cited.as_deref().is_some_and(|k| k != bytes) {
+                return fail(
+                    "a records segment and keys.bin disagree about the cited log index".into(),
+                );
+            }
+            cited = Some(bytes.to_vec());
+        }
+    }
+    let Some(bytes) = cited else {
+        return fail(format!(
+            "the package holds no record at log index {}",
+            citation.index
+        ));
+    };
+    cited_record(head, citation, &bytes)
+}
+
+/// The cited record decodes and verifies with the key valid at its index.
+fn cited_record(
+    pkg: &Package,
+    citation: &Citation,
+    bytes: &[u8],
+) -> Result<CitedRecord, VerifyError> {
     let record = Record::decode(bytes)
         .map_err(|e| VerifyError::Citation(format!("the cited record does not decode: {e}")))?;
     let history = replay_keys(pkg);

@@ -6,7 +6,7 @@ use ledger_core::hash::Hash;
 
 use crate::package::multiproof::{verify_multiproof, MultiproofError};
 use crate::package::report::{Finding, FindingCode};
-use crate::package::Package;
+use crate::package::{Package, ProofFile};
 
 /// Merges the leaves of `records.bin` and `keys.bin` in log order. An index may be in
 /// both, with the same bytes; different bytes are an `entry_conflict` finding.
@@ -75,16 +75,25 @@ pub(super) fn inclusion_error(
     pkg: &Package,
     leaves: &[(u64, Hash)],
 ) -> Result<(), MultiproofError> {
-    if pkg.proof.tree_size != pkg.checkpoint.size {
+    proof_error(pkg, &pkg.proof, leaves)
+}
+
+/// Checks a multiproof file of `leaves` (sorted by log index) against the checkpoint.
+pub(super) fn proof_error(
+    pkg: &Package,
+    proof: &ProofFile,
+    leaves: &[(u64, Hash)],
+) -> Result<(), MultiproofError> {
+    if proof.tree_size != pkg.checkpoint.size {
         return Err(MultiproofError::WrongSize {
-            proof_size: pkg.proof.tree_size,
+            proof_size: proof.tree_size,
             size: pkg.checkpoint.size,
         });
     }
     verify_multiproof(
         pkg.checkpoint.size,
         leaves,
-        &pkg.proof.hashes,
+        &proof.hashes,
         &pkg.checkpoint.root,
     )
 }

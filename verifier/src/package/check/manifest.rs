@@ -5,8 +5,18 @@
 use crate::package::report::{Finding, FindingCode};
 use crate::package::Package;
 
-/// One finding per manifest statement the package contradicts.
+/// One finding per manifest statement the package contradicts (version 1).
 pub(super) fn check_manifest(pkg: &Package, findings: &mut Vec<Finding>) {
+    check_statements(pkg, Some(pkg.records.len() as u64), findings);
+}
+
+/// Version 2: the statements that need no record (origin, tree size, key count). The
+/// record count is known only after the last segment ([`record_count_finding`]).
+pub(super) fn check_manifest_head(pkg: &Package, findings: &mut Vec<Finding>) {
+    check_statements(pkg, None, findings);
+}
+
+fn check_statements(pkg: &Package, records: Option<u64>, findings: &mut Vec<Finding>) {
     let m = &pkg.manifest;
     let mut mismatch =
         |what: String| findings.push(Finding::new(FindingCode::ManifestMismatch, what));
@@ -22,11 +32,10 @@ pub(super) fn check_manifest(pkg: &Package, findings: &mut Vec<Finding>) {
             m.checkpoint_size, pkg.checkpoint.size
         ));
     }
-    if m.record_count != pkg.records.len() as u64 {
+    if let Some(records) = records.filter(|n| *n != m.record_count) {
         mismatch(format!(
-            "the manifest lists {} records, records.bin holds {}",
-            m.record_count,
-            pkg.records.len()
+            "the manifest lists {} records, records.bin holds {records}",
+            m.record_count
         ));
     }
     if m.key_count != pkg.keys.len() as u64 {
@@ -36,4 +45,17 @@ pub(super) fn check_manifest(pkg: &Package, findings: &mut Vec<Finding>) {
             pkg.keys.len()
         ));
     }
+}
+
+/// Version 2: the manifest's record count against the records of every segment.
+pub(super) fn record_count_finding(pkg: &Package, records: u64) -> Option<Finding> {
+    (pkg.manifest.record_count != records).then(|| {
+        Finding::new(
+            FindingCode::ManifestMismatch,
+            format!(
+                "the manifest lists {} records, the segments hold {records}",
+                pkg.manifest.record_count
+            ),
+        )
+    })
 }

@@ -16,6 +16,7 @@ mod inclusion;
 mod keys;
 mod manifest;
 mod records;
+mod segmented;
 mod signatures;
 
 // `::anchor` is the OpenTimestamps crate; `anchor` alone is the module above.
@@ -23,12 +24,14 @@ use ::anchor::HeaderSet;
 use ledger_core::note::NoteVerifier;
 use ledger_record::VerifyingKey;
 
+use super::chain_window::DEFAULT_WINDOW;
 use super::progress::Progress;
 use super::report::{Finding, FindingCode, LogSummary, Report};
 use super::Package;
 use crate::hashes::hash_b64;
 
-pub use citation::{check_citation, CitedRecord};
+pub use citation::{check_citation, check_citation_segmented, CitedRecord};
+pub use segmented::verify_segmented;
 pub use signatures::SignatureMode;
 
 /// Default records decoded and verified together; bounds memory for large packages.
@@ -49,6 +52,9 @@ pub struct VerifyOptions<'a> {
     /// Records decoded and verified together (at least 1): bounds the memory held by
     /// decoded records. The result does not depend on it.
     pub chunk_size: usize,
+    /// Recent records kept per chain beyond its head, holes and bounds (see
+    /// `chain_window`). The result does not depend on it.
+    pub chain_window: usize,
 }
 
 impl<'a> VerifyOptions<'a> {
@@ -60,6 +66,7 @@ impl<'a> VerifyOptions<'a> {
             signatures: SignatureMode::Batch,
             progress: None,
             chunk_size: CHUNK,
+            chain_window: DEFAULT_WINDOW,
         }
     }
 }
@@ -74,16 +81,40 @@ pub fn verify_package(pkg: &Package, opts: &VerifyOptions<'_>) -> Report {
     let operator_key = resolve_operator_key(pkg, opts.operator_key, &mut findings);
 
     let (history, key_leaves) = keys::check_keys(pkg, operator_key, &mut findings);
-    let records = records::check_records(pkg, &history, operator_key, opts, &mut findings);
-    inclusion::check_inclusion(pkg, &records.leaves, &key_leaves, &mut findings);
+    let (records, leaves) =
+        records::check_records(pkg, &history, operator_key, opts, &mut findings);
+    inclusion::check_inclusion(pkg, &leaves, &key_leaves, &mut findings);
     let anchor = anchor::check_anchor(pkg, opts.headers, &mut findings, &mut notes);
+    report(
+        pkg,
+        opts,
+        operator_key,
+        signature_valid,
+        records,
+        anchor,
+        findings,
+        notes,
+    )
+}
+
+/// The report from the checks' results, with the note on an unpinned operator key.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    pkg: &Package,
+    opts: &VerifyOptions<'_>,
+    operator_key: VerifyingKey,
+    signature_valid: bool,
+    records: records::RecordsOutcome,
+    anchor: super::report::AnchorSummary,
+    findings: Vec<Finding>,
+    mut notes: Vec<String>,
+) -> Report {
     if opts.operator_key.is_none() {
         notes.push(format!(
             "operator key {} taken from the package; it is trusted only through the logged key records it signs.",
             hex::encode(operator_key.as_bytes())
         ));
     }
-
     Report {
         valid: findings.is_empty(),
         format_version: pkg.manifest.version,

@@ -5,13 +5,13 @@
 //! Performance: records are processed in chunks; within a chunk, decoding and hashing
 //! run on every core (rayon), then signatures are checked in parallel batches, then the
 //! chain checker, which needs log order, takes the chunk sequentially. Memory holds one
-//! chunk of decoded records, the chain checker's ~100 bytes per record and one leaf hash
-//! per entry.
+//! chunk of decoded records, per-chain state (`chain_window`) and the leaf hashes of the
+//! entry file being checked (one segment in version 2).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ledger_core::hash::{leaf_hash, Hash};
-use ledger_record::{Body, ChainChecker, ChainId, ChainStart, KeyHistory, Record, VerifyingKey};
+use ledger_record::{Body, ChainId, ChainStart, KeyHistory, Record, VerifyingKey};
 use rayon::prelude::*;
 
 use super::chains::{
@@ -20,73 +20,139 @@ use super::chains::{
 };
 use super::signatures::{check_signatures, BatchOutcome, Decoded, SignatureMode, BATCH};
 use super::VerifyOptions;
+use crate::package::chain_window::{FirstRecords, WindowChecker};
 use crate::package::report::{ApplianceSummary, Counts, Finding, FindingCode, SignatureSummary};
-use crate::package::{ChainBounds, EntryRef, Package};
+use crate::package::{ChainBounds, EntryFile, EntryRef, Package};
 
-/// What the record checks give the report and the inclusion check.
+/// What the record checks give the report.
 pub(super) struct RecordsOutcome {
-    pub(super) leaves: Vec<(u64, Hash)>,
     pub(super) counts: Counts,
     pub(super) signatures: SignatureSummary,
     pub(super) appliances: Vec<ApplianceSummary>,
 }
 
-/// Checks every record of `records.bin`. Signature findings come first, in log order,
-/// then those of the log-order checks.
+/// Checks the records of one or more entry files (version 1: `records.bin`; version 2:
+/// each segment in turn), keeping per-chain state only. Signature findings come first,
+/// in log order, then those of the log-order checks.
+pub(super) struct RecordChecks<'p> {
+    sequential: Sequential<'p>,
+    signatures: SignatureSummary,
+    findings: Vec<Finding>,
+}
+
+impl<'p> RecordChecks<'p> {
+    pub(super) fn new(pkg: &'p Package, opts: &VerifyOptions<'_>) -> RecordChecks<'p> {
+        RecordChecks {
+            sequential: Sequential::new(pkg, opts.chain_window),
+            signatures: SignatureSummary {
+                method: opts.signatures.name().to_owned(),
+                ..SignatureSummary::default()
+            },
+            findings: Vec::new(),
+        }
+    }
+
+    /// Checks every record of `file`; returns their `(log index, leaf hash)` in log
+    /// order for the inclusion check.
+    pub(super) fn check_file(
+        &mut self,
+        file: &EntryFile,
+        history: &KeyHistory,
+        operator_key: VerifyingKey,
+        opts: &VerifyOptions<'_>,
+    ) -> Vec<(u64, Hash)> {
+        // A two-stage pipeline: chunk i is decoded and signature-checked on every core
+        // while chunk i - 1 goes through the log-order checks.
+        let sequential = &mut self.sequential;
+        let mut pending: Option<Vec<Decoded>> = None;
+        for chunk in file.refs().chunks(opts.chunk_size.max(1)) {
+            let ((decoded, results), ()) = rayon::join(
+                || decode_and_verify(file, chunk, history, &operator_key, opts.signatures),
+                || {
+                    if let Some(previous) = pending.take() {
+                        sequential.absorb_and_report(previous, opts);
+                    }
+                },
+            );
+            for (checked, valid, batch_findings) in results {
+                self.signatures.checked += checked;
+                self.signatures.valid += valid;
+                self.findings.extend(batch_findings);
+            }
+            pending = Some(decoded);
+        }
+        if let Some(last) = pending.take() {
+            sequential.absorb_and_report(last, opts);
+        }
+        std::mem::take(&mut sequential.leaves)
+    }
+
+    /// The (chain, sequence) pairs whose first record a second read must find (see
+    /// `chain_window`); empty for every package without repeated sequences.
+    pub(super) fn pending(&self) -> BTreeSet<(ChainId, u64)> {
+        self.sequential.checker.pending()
+    }
+
+    /// Appends the findings to `findings` and summarises.
+    pub(super) fn finish(
+        self,
+        first: &FirstRecords,
+        findings: &mut Vec<Finding>,
+    ) -> RecordsOutcome {
+        findings.extend(self.findings);
+        let (counts, appliances) = self.sequential.finish(first, findings);
+        RecordsOutcome {
+            counts,
+            signatures: self.signatures,
+            appliances,
+        }
+    }
+}
+
+/// The first record of each wanted (chain, sequence) among `entries`, in log order.
+pub(super) fn first_records<'a>(
+    wanted: &BTreeSet<(ChainId, u64)>,
+    entries: impl Iterator<Item = (u64, &'a [u8])>,
+    first: &mut FirstRecords,
+) {
+    if wanted.is_empty() {
+        return;
+    }
+    for (index, bytes) in entries {
+        if let Ok(r) = Record::decode(bytes) {
+            let key = (r.chain(), r.sequence());
+            if wanted.contains(&key) {
+                first.entry(key).or_insert((index, r.hash()));
+            }
+        }
+    }
+}
+
+/// Checks every record of a version 1 `records.bin`.
 pub(super) fn check_records(
     pkg: &Package,
     history: &KeyHistory,
     operator_key: VerifyingKey,
     opts: &VerifyOptions<'_>,
     findings: &mut Vec<Finding>,
-) -> RecordsOutcome {
-    let refs = pkg.records.refs();
-    let mut sequential = Sequential::new(pkg);
-    let mut signatures = SignatureSummary {
-        method: opts.signatures.name().to_owned(),
-        ..SignatureSummary::default()
-    };
+) -> (RecordsOutcome, Vec<(u64, Hash)>) {
     if let Some(p) = opts.progress {
-        p.start("verifying records", refs.len() as u64);
+        p.start("verifying records", pkg.records.len() as u64);
     }
-    // A two-stage pipeline: chunk i is decoded and signature-checked on every core while
-    // chunk i - 1 goes through the log-order checks.
-    let mut pending: Option<Vec<Decoded>> = None;
-    for chunk in refs.chunks(opts.chunk_size.max(1)) {
-        let ((decoded, results), ()) = rayon::join(
-            || decode_and_verify(pkg, chunk, history, &operator_key, opts.signatures),
-            || {
-                if let Some(previous) = pending.take() {
-                    sequential.absorb_and_report(previous, opts);
-                }
-            },
-        );
-        for (checked, valid, batch_findings) in results {
-            signatures.checked += checked;
-            signatures.valid += valid;
-            findings.extend(batch_findings);
-        }
-        pending = Some(decoded);
-    }
-    if let Some(last) = pending.take() {
-        sequential.absorb_and_report(last, opts);
-    }
+    let mut checks = RecordChecks::new(pkg, opts);
+    let leaves = checks.check_file(&pkg.records, history, operator_key, opts);
     if let Some(p) = opts.progress {
         p.finish();
     }
-    let (leaves, counts, appliances) = sequential.finish(findings);
-    RecordsOutcome {
-        leaves,
-        counts,
-        signatures,
-        appliances,
-    }
+    let mut first = FirstRecords::new();
+    first_records(&checks.pending(), pkg.records.iter(), &mut first);
+    (checks.finish(&first, findings), leaves)
 }
 
 /// Decodes and hashes a chunk on every core, then checks its signatures in parallel
 /// batches.
 fn decode_and_verify(
-    pkg: &Package,
+    file: &EntryFile,
     chunk: &[EntryRef],
     history: &KeyHistory,
     operator_key: &VerifyingKey,
@@ -95,7 +161,7 @@ fn decode_and_verify(
     let decoded: Vec<Decoded> = chunk
         .par_iter()
         .map(|e| {
-            let bytes = pkg.records.bytes_of(e);
+            let bytes = file.bytes_of(e);
             (e.index, leaf_hash(bytes), Record::decode(bytes))
         })
         .collect();
@@ -113,7 +179,7 @@ struct Sequential<'p> {
     pkg: &'p Package,
     sites: BTreeSet<&'p str>,
     declared: BTreeMap<ChainId, &'p ChainBounds>,
-    checker: ChainChecker,
+    checker: WindowChecker,
     seen: BTreeMap<ChainId, ChainSeen>,
     /// Records of undeclared chains: (count, first log index) per chain.
     undeclared: BTreeMap<ChainId, (u64, u64)>,
@@ -125,15 +191,14 @@ struct Sequential<'p> {
 }
 
 impl<'p> Sequential<'p> {
-    fn new(pkg: &'p Package) -> Sequential<'p> {
-        let records = pkg.records.refs().len() as u64;
-        let mut checker = ChainChecker::new(ChainStart::FirstSeen);
+    fn new(pkg: &'p Package, window: usize) -> Sequential<'p> {
+        let mut checker = WindowChecker::new(ChainStart::FirstSeen, window);
         let mut declared = BTreeMap::new();
         for bounds in &pkg.chains {
             // A declared chain resumes from the head before its first record: sequence
             // first - 1 with the declared hash (sequence 0 and the zero hash at genesis),
             // so a missing first record is a gap rather than a silent new start.
-            let _ = checker.resume(
+            checker.resume(
                 bounds.chain.clone(),
                 bounds.first_sequence - 1,
                 bounds.prev_hash,
@@ -149,11 +214,10 @@ impl<'p> Sequential<'p> {
             undeclared: BTreeMap::new(),
             out_of_scope: BTreeMap::new(),
             counts: Counts {
-                records,
                 key_records: pkg.keys.len() as u64,
                 ..Counts::default()
             },
-            leaves: Vec::with_capacity(pkg.records.refs().len()),
+            leaves: Vec::new(),
             findings: Vec::new(),
         }
     }
@@ -170,6 +234,7 @@ impl<'p> Sequential<'p> {
     fn absorb(&mut self, decoded: Vec<Decoded>) {
         for (index, leaf, record) in decoded {
             self.leaves.push((index, leaf));
+            self.counts.records += 1;
             let record = match record {
                 Ok(r) => r,
                 Err(e) => {
@@ -199,24 +264,25 @@ impl<'p> Sequential<'p> {
             let s = self.seen.entry(chain).or_default();
             s.first_index.get_or_insert(index);
             s.last_index = Some(index);
-            // Entries are in strictly increasing log order (checked when parsing), so
-            // push cannot fail.
-            let _ = self.checker.push(index, &record);
+            // Entries are in strictly increasing log order (checked when parsing, and
+            // across version 2 segments by the segment reader).
+            self.checker.push(index, &record);
         }
     }
 
     /// Appends the findings of the log-order checks to `findings`, in this order: records
     /// that do not decode, out-of-scope sites, undeclared chains, the chain checker's
     /// findings, and chains that do not end at their declared last sequence. Returns the
-    /// leaves, the counts and one summary per chain.
+    /// counts and one summary per chain.
     fn finish(
         mut self,
+        first: &FirstRecords,
         findings: &mut Vec<Finding>,
-    ) -> (Vec<(u64, Hash)>, Counts, Vec<ApplianceSummary>) {
+    ) -> (Counts, Vec<ApplianceSummary>) {
         findings.append(&mut self.findings);
         findings.extend(out_of_scope_findings(self.out_of_scope));
         findings.extend(undeclared_findings(self.undeclared));
-        let report = self.checker.finish();
+        let report = self.checker.finish(first);
         findings.extend(report.findings.into_iter().map(chain_finding));
         let mut appliances = Vec::with_capacity(report.chains.len());
         for summary in report.chains {
@@ -225,7 +291,7 @@ impl<'p> Sequential<'p> {
             }
             appliances.push(appliance_summary(&summary, self.seen.get(&summary.chain)));
         }
-        (self.leaves, self.counts, appliances)
+        (self.counts, appliances)
     }
 }
 

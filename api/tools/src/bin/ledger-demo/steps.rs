@@ -297,11 +297,13 @@ impl Demo {
             sites: vec![ledger_record::Id::new(site)?],
             period: self.now_ms.saturating_sub(3_600_000)..=self.now_ms + 3_600_000,
         };
-        let files =
-            tokio::task::spawn_blocking(move || api::export::export_from_state(&state, &request))
-                .await??
-                .0;
-        files.write_dir(&package)?;
+        let out = package.clone();
+        tokio::task::spawn_blocking(move || {
+            let sink = verifier::package::DirSink::create(&out)?;
+            api::export::export_from_state(&state, &request, sink).map(|_| ())?;
+            Ok::<(), anyhow::Error>(())
+        })
+        .await??;
         steps.done(format!(
             "exported the evidence package of {site} to {}",
             package.display()
