@@ -24,6 +24,7 @@ let
     sequencer_max_batch = 512;
     sequencer_max_delay_ms = 10;
     sequencer_queue_capacity = 2048;
+    min_free_disk_mb = 512;
     public_entry_bundles = false;
   };
   # Contract C keys (anchoring: the lead; fleet: issue 7).

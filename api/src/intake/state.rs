@@ -85,7 +85,12 @@ impl IntakeState {
         let started = std::time::Instant::now();
         let size = log.latest().size;
         if !derived::is_current(log)? {
-            tracing::info!("intake state does not cover the log's {size} entries: rebuilding it");
+            // A new log has nothing to rebuild; say so only when there is a scan to wait for.
+            if size > 0 {
+                tracing::info!(
+                    "intake state does not cover the log's {size} entries: rebuilding it"
+                );
+            }
             let mut progress = ProgressLog::new("rebuilding the intake state", size);
             let skipped = derived::rebuild_and_store(log, &mut |done| progress.report(done))?;
             if skipped > 0 {
