@@ -85,8 +85,7 @@ fn check_state(log: &Log, rebuild_state: bool) -> Result<StateCheck, FsckError> 
     let rebuilt = rebuild_state && !(was_current && diff.is_empty());
     let (chains, key_records) = derived::count(&expected);
     if rebuilt {
-        let writes: ledger::StateWrites = expected.into_iter().collect();
-        log.replace_state(&writes, size)?;
+        derived::store(log, expected, size)?;
     }
     Ok(StateCheck {
         was_current,

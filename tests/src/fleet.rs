@@ -174,3 +174,14 @@ fn agent_cmd(config: &Path) -> Command {
         .env("LEDGER_AGENT_LOG", "warn");
     c
 }
+
+/// Delivered records of each box (head minus outbox depth).
+pub fn delivered(boxes: &[AgentBox]) -> Vec<u64> {
+    boxes
+        .iter()
+        .map(|b| {
+            let s = b.stats();
+            s.head_sequence - s.outbox_depth
+        })
+        .collect()
+}

@@ -24,7 +24,7 @@ use e2e::chains::{
     Tally,
 };
 use e2e::env_count;
-use e2e::fleet::AgentBox;
+use e2e::fleet::{delivered, AgentBox};
 use e2e::procs::{origin_of, Ledgerd};
 use ledger_core::note::NoteVerifier;
 use rand::rngs::StdRng;
@@ -44,17 +44,6 @@ fn top_up(boxes: &mut [AgentBox]) {
         let depth = b.stats().outbox_depth;
         b.record(BACKLOG.saturating_sub(depth));
     }
-}
-
-/// Delivered records of each box (head minus depth).
-fn delivered(boxes: &[AgentBox]) -> Vec<u64> {
-    boxes
-        .iter()
-        .map(|b| {
-            let s = b.stats();
-            s.head_sequence - s.outbox_depth
-        })
-        .collect()
 }
 
 /// The offline check of a stopped server's log against every outbox.

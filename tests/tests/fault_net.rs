@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use e2e::chains::{check_stopped_log, compare_with_outbox, verify_receipts, Tally};
 use e2e::env_count;
 use e2e::fault_proxy::{Fault, FaultProxy};
-use e2e::fleet::AgentBox;
+use e2e::fleet::{delivered, AgentBox};
 use e2e::procs::{origin_of, Ledgerd};
 use ledger_core::note::NoteVerifier;
 use rand::rngs::StdRng;
@@ -214,17 +214,6 @@ fn schedule(rng: &mut StdRng) -> Vec<(Fault, Duration)> {
         out.push((Fault::Pass, Duration::from_millis(rng.gen_range(500..1500))));
     }
     out
-}
-
-/// Delivered records of each box (head minus depth).
-fn delivered(boxes: &[AgentBox]) -> Vec<u64> {
-    boxes
-        .iter()
-        .map(|b| {
-            let s = b.stats();
-            s.head_sequence - s.outbox_depth
-        })
-        .collect()
 }
 
 /// Holds every connection half-open while uploads are under way, then passes again and

@@ -202,9 +202,15 @@ pub fn stored(log: &Log) -> Result<StatePairs, IntakeOpenError> {
 pub fn rebuild_and_store(log: &Log, progress: &mut dyn FnMut(u64)) -> Result<u64, IntakeOpenError> {
     let size = log.latest().size;
     let (state, skipped) = rebuild(log, size, progress)?;
+    store(log, state, size)?;
+    Ok(skipped)
+}
+
+/// Replaces the persisted state with `state`, a rebuild of the first `size` entries.
+pub fn store(log: &Log, state: StatePairs, size: u64) -> Result<(), IntakeOpenError> {
     let writes: StateWrites = state.into_iter().collect();
     log.replace_state(&writes, size)?;
-    Ok(skipped)
+    Ok(())
 }
 
 /// The chains and key records of a derived state.
