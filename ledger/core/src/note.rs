@@ -117,7 +117,7 @@ fn has_forbidden_control(s: &str) -> bool {
 }
 
 /// Parses exactly 8 lowercase hex digits into a key ID.
-fn parse_key_id_hex(s: &str) -> Option<u32> {
+pub(crate) fn parse_key_id_hex(s: &str) -> Option<u32> {
     if s.len() != 8
         || !s
             .bytes()
@@ -131,19 +131,39 @@ fn parse_key_id_hex(s: &str) -> Option<u32> {
 /// Decodes `base64(0x01 || 32 bytes)` into the 32 bytes, without heap allocation so a
 /// secret seed leaves no copy behind beyond the buffer that is wiped by the caller.
 fn decode_typed_key(b64: &str, out: &mut [u8; 33]) -> Result<(), &'static str> {
+    decode_key_of_type(b64, out, ED25519_SIGNATURE_TYPE).map_err(|e| match e {
+        KeyDecodeError::Length => "key is not base64 of 33 bytes",
+        KeyDecodeError::Type => "unknown signature type (only Ed25519, 0x01, is supported)",
+    })
+}
+
+/// Decodes `base64(type || 32 bytes)` and checks the type byte; the error says whether
+/// the length or the type was wrong.
+pub(crate) fn decode_key_of_type(
+    b64: &str,
+    out: &mut [u8; 33],
+    key_type: u8,
+) -> Result<(), KeyDecodeError> {
     // Strict decoding of 33 bytes needs exactly 44 characters; checking first keeps
     // `decode_slice` from ever seeing input longer than the buffer.
     if b64.len() != 44 {
-        return Err("key is not base64 of 33 bytes");
+        return Err(KeyDecodeError::Length);
     }
     match STANDARD.decode_slice(b64, out) {
         Ok(33) => {}
-        Ok(_) | Err(_) => return Err("key is not base64 of 33 bytes"),
+        Ok(_) | Err(_) => return Err(KeyDecodeError::Length),
     }
-    if out[0] != ED25519_SIGNATURE_TYPE {
-        return Err("unknown signature type (only Ed25519, 0x01, is supported)");
+    if out[0] != key_type {
+        return Err(KeyDecodeError::Type);
     }
     Ok(())
+}
+
+/// Why [`decode_key_of_type`] refused a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyDecodeError {
+    Length,
+    Type,
 }
 
 /// A public key that verifies note signatures: name, key ID and Ed25519 key.
@@ -405,8 +425,28 @@ pub struct NoteSignature {
 }
 
 impl NoteSignature {
+    /// A signature line from its parts: key name, key ID and the bytes after the ID
+    /// (at least one, as [`NoteSignature::parse_line`] requires).
+    pub fn from_parts(
+        name: &str,
+        key_id: u32,
+        signature: Vec<u8>,
+    ) -> Result<NoteSignature, NoteError> {
+        if !is_valid_key_name(name) {
+            return Err(NoteError::InvalidKeyName(name.to_owned()));
+        }
+        if signature.is_empty() {
+            return Err(NoteError::Malformed("signature shorter than 5 bytes"));
+        }
+        Ok(NoteSignature {
+            name: name.to_owned(),
+            key_id,
+            signature,
+        })
+    }
+
     /// Parses a signature line without its final newline (signed-note §Signatures).
-    fn parse_line(line: &str) -> Result<NoteSignature, NoteError> {
+    pub fn parse_line(line: &str) -> Result<NoteSignature, NoteError> {
         let rest = line
             .strip_prefix(SIGNATURE_PREFIX)
             .ok_or(NoteError::Malformed(
@@ -526,6 +566,18 @@ impl Note {
     /// signatures already present: open the note first when that matters.
     pub fn add_signature(&mut self, signer: &NoteSigner) -> Result<(), NoteError> {
         let sig = signer.signature(&self.text)?;
+        self.signatures
+            .retain(|s| !(s.name == sig.name && s.key_id == sig.key_id));
+        if self.signatures.len() >= MAX_SIGNATURES {
+            return Err(NoteError::TooManySignatures(self.signatures.len() + 1));
+        }
+        self.signatures.push(sig);
+        Ok(())
+    }
+
+    /// Adds a signature line made elsewhere (a witness's cosignature) after the existing
+    /// ones, replacing a line with the same key name and ID. Nothing is verified here.
+    pub fn push_signature(&mut self, sig: NoteSignature) -> Result<(), NoteError> {
         self.signatures
             .retain(|s| !(s.name == sig.name && s.key_id == sig.key_id));
         if self.signatures.len() >= MAX_SIGNATURES {
