@@ -7,6 +7,7 @@
 //! - [`cosignature`]: witness cosignatures, cosignature/v1 (c2sp.org/tlog-cosignature).
 //! - [`policy`]: which logs and witness quorum a client trusts (c2sp.org/tlog-policy).
 //! - [`receipt`]: `.tlog-proof` inclusion receipts (c2sp.org/tlog-proof).
+//! - [`witness`]: the add-checkpoint request and answers (c2sp.org/tlog-witness).
 //! - [`tiles`]: tile and entry bundle paths and contents (c2sp.org/tlog-tiles).
 pub mod checkpoint;
 pub mod cosignature;
@@ -17,3 +18,4 @@ pub mod proof;
 pub mod receipt;
 pub mod tiles;
 pub mod tree;
+pub mod witness;
