@@ -48,6 +48,7 @@ pub enum ErrorCode {
     UnknownKey,
     UnknownKind,
     UnknownVersion,
+    WitnessQuorum,
     WrongAppliance,
     WrongKey,
 }
@@ -97,6 +98,7 @@ impl ErrorCode {
             ErrorCode::UnknownKey => "unknown_key",
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::UnknownVersion => "unknown_version",
+            ErrorCode::WitnessQuorum => "witness_quorum",
             ErrorCode::WrongAppliance => "wrong_appliance",
             ErrorCode::WrongKey => "wrong_key",
         }

@@ -1,6 +1,6 @@
 //! `ledgerd`, the Evidence Ledger server: the HTTP (axum) and gRPC (tonic) edges of one
 //! log, the intake rules for signed records, enrolment and key lifecycle, credentials,
-//! anchoring to OpenTimestamps, evidence-package exports, agent check-ins, and the
+//! anchoring to OpenTimestamps, witness cosigning (C2SP tlog-witness), evidence-package exports, agent check-ins, and the
 //! tailer that keeps the query index (`ledger-index`) up to date.
 //!
 //! What it deliberately does not do: verification logic of its own (it calls
@@ -11,7 +11,7 @@
 //! Map (ARCHITECTURE.md draws it): the edges — [`http`] (one file per resource, a route
 //! table shared with `/openapi.json`), [`grpc`], their answer type [`error`] and shared
 //! [`log_reads`]; the domain — [`intake`] (the rules), [`auth`] (who may do what, the
-//! credential store), [`anchoring`], [`export`], [`checkins`], [`operator`], [`backup`],
+//! credential store), [`anchoring`], [`witness`], [`export`], [`checkins`], [`operator`], [`backup`],
 //! [`config`]; storage and running — [`state`], [`state_db`], [`server`],
 //! [`index_tailer`], [`blocking`], [`metrics`], [`clock`].
 
@@ -37,6 +37,7 @@ pub mod progress;
 pub mod server;
 pub mod state;
 pub mod state_db;
+pub mod witness;
 
 pub use error::AppError;
 pub use server::{run, Listeners};

@@ -56,6 +56,10 @@ pub async fn run(
         state.anchoring.clone(),
         stop_rx.clone(),
     ));
+    let witnesser = state
+        .witnessing
+        .clone()
+        .map(|w| tokio::spawn(crate::witness::run(w, state.log.clone(), stop_rx.clone())));
     let http = tokio::spawn(crate::http::serve(
         state.clone(),
         listeners.http,
@@ -74,6 +78,9 @@ pub async fn run(
     let grpc_result = grpc.await?;
     let _ = indexer.await;
     let _ = anchorer.await;
+    if let Some(witnesser) = witnesser {
+        let _ = witnesser.await;
+    }
     let log = state.log.clone();
     crate::blocking::blocking(move || log.close())
         .await

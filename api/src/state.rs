@@ -33,6 +33,8 @@ pub struct AppState {
     /// Evidence-package exports running at once; more wait for a slot. Each streams
     /// with bounded memory; the bound keeps the blocking pool and the disk for intake.
     pub exports: Arc<tokio::sync::Semaphore>,
+    /// The witnesses of the policy file, when one is configured.
+    pub witnessing: Option<Arc<crate::witness::Witnessing>>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -54,6 +56,8 @@ pub enum ServerError {
     Anchor(#[from] AnchorError),
     #[error(transparent)]
     StateDb(#[from] StateDbError),
+    #[error(transparent)]
+    Witness(#[from] crate::witness::WitnessError),
     #[error("opening the intake state: {0}")]
     Intake(#[from] IntakeOpenError),
     #[error("{what}: {source}")]
@@ -106,6 +110,11 @@ impl AppState {
         )?);
         let anchoring = Arc::new(Anchoring::open(log.clone(), config.anchor.clone())?);
         let checkins = Arc::new(CheckinStore::new(state_db.clone()));
+        let witnessing = crate::witness::Witnessing::open(&config.witness, &log, state_db.clone())?;
+        let gate = witnessing.as_ref().map(|w| w.gate.clone());
+        if let Some(gate) = &gate {
+            anchoring.set_witness_gate(gate.clone());
+        }
         // The index catches up in the background (`index_tailer`), so a missing or
         // lagging index never delays the start; its lag is a metric.
         let index = Arc::new(QueryIndex::open(&config.data_dir)?);
@@ -120,7 +129,8 @@ impl AppState {
                     operator_chain: config.operator_chain(),
                 },
             )
-            .map_err(ServerError::Intake)?,
+            .map_err(ServerError::Intake)?
+            .with_witness_gate(gate),
         );
         Ok(AppState {
             config,
@@ -132,6 +142,7 @@ impl AppState {
             checkins,
             state_db,
             exports: Arc::new(tokio::sync::Semaphore::new(EXPORT_SLOTS)),
+            witnessing,
         })
     }
 }

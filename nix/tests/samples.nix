@@ -26,6 +26,11 @@ let
     sequencer_queue_capacity = 2048;
     min_free_disk_mb = 512;
     public_entry_bundles = false;
+    witness_policy = "/etc/evidence-ledger/witnesses.policy";
+    witness_fail_closed = true;
+    witness_timeout_ms = 800;
+    witness_requests_per_day = 86400;
+    witness_max_wait_ms = 3000;
   };
   # Contract C keys (anchoring: the lead; fleet: issue 7).
   ledgerdPending = {

@@ -3,12 +3,13 @@
 //! both sides must agree on, and the support of the fault-matrix tests
 //! (docs/RELIABILITY.md): the real `ledgerd` and `ledger-agent` processes ([`procs`],
 //! [`fleet`]), the checks of logs and chains against the agents' outboxes ([`chains`]),
-//! and a TCP fault proxy ([`fault_proxy`]).
+//! a TCP fault proxy ([`fault_proxy`]), and real witness processes ([`witnesses`]).
 
 pub mod chains;
 pub mod fault_proxy;
 pub mod fleet;
 pub mod procs;
+pub mod witnesses;
 
 /// Memtable size the crash child and the crash test's reopen use: small enough that a
 /// few hundred appends fill it, so flushes and compactions happen during the kills.

@@ -26,7 +26,7 @@ pub fn agent_bin() -> PathBuf {
     locate("LEDGER_AGENT_BIN", "ledger-agent")
 }
 
-fn locate(variable: &str, name: &str) -> PathBuf {
+pub fn locate(variable: &str, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(variable) {
         return PathBuf::from(p);
     }
@@ -60,6 +60,8 @@ pub struct Ledgerd {
     pub grpc_addr: SocketAddr,
     /// The admin credential the server wrote on first start.
     pub admin: String,
+    /// Extra `ledgerd serve` arguments, kept for restarts.
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -76,7 +78,12 @@ fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
 }
 
 /// One attempt to start: the child and its addresses, or None if it did not come up.
-fn spawn_once(dir: &Path, http: &str, grpc: &str) -> Option<(Child, SocketAddr, SocketAddr)> {
+fn spawn_once(
+    dir: &Path,
+    http: &str,
+    grpc: &str,
+    args: &[String],
+) -> Option<(Child, SocketAddr, SocketAddr)> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -88,6 +95,7 @@ fn spawn_once(dir: &Path, http: &str, grpc: &str) -> Option<(Child, SocketAddr, 
         .arg(dir)
         .args(["--http-listen", http, "--grpc-listen", grpc])
         .args(["--anchor-enabled", "false"])
+        .args(args)
         .env("LEDGERD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(log)
@@ -118,16 +126,30 @@ impl Ledgerd {
         Ledgerd::start_at(dir, None).await
     }
 
+    /// Starts on fresh ports with extra `ledgerd serve` arguments (kept for restarts).
+    pub async fn start_with(dir: &Path, args: &[&str]) -> Ledgerd {
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        Ledgerd::start_full(dir, None, args).await
+    }
+
     /// Starts on the given (http, grpc) addresses, or on fresh ports. A port the killed
     /// predecessor held may take a moment to be free, so binding is retried.
     pub async fn start_at(dir: &Path, addrs: Option<(SocketAddr, SocketAddr)>) -> Ledgerd {
+        Ledgerd::start_full(dir, addrs, Vec::new()).await
+    }
+
+    async fn start_full(
+        dir: &Path,
+        addrs: Option<(SocketAddr, SocketAddr)>,
+        args: Vec<String>,
+    ) -> Ledgerd {
         let dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let (h, g) = addrs.map_or(("127.0.0.1:0".into(), "127.0.0.1:0".into()), |(h, g)| {
                 (h.to_string(), g.to_string())
             });
             for _ in 0..50 {
-                if let Some((child, http_addr, grpc_addr)) = spawn_once(&dir, &h, &g) {
+                if let Some((child, http_addr, grpc_addr)) = spawn_once(&dir, &h, &g, &args) {
                     let admin = std::fs::read_to_string(dir.join("admin.token"))
                         .expect("admin token file")
                         .trim()
@@ -137,6 +159,7 @@ impl Ledgerd {
                         http_addr,
                         grpc_addr,
                         admin,
+                        args,
                         child: Some(child),
                     };
                 }
@@ -150,7 +173,8 @@ impl Ledgerd {
 
     /// Starts again on the same ports (after [`Ledgerd::kill`]).
     pub async fn restart(&mut self) {
-        let next = Ledgerd::start_at(&self.dir, Some((self.http_addr, self.grpc_addr))).await;
+        let addrs = Some((self.http_addr, self.grpc_addr));
+        let next = Ledgerd::start_full(&self.dir, addrs, self.args.clone()).await;
         *self = next;
     }
 

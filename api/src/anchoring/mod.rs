@@ -74,11 +74,28 @@ pub struct Anchoring {
     store: StampStore,
     /// Set by [`Anchoring::request_stamp`]: end the current interval now.
     stamp_requested: AtomicBool,
+    /// With witnesses: stamps are made over the latest checkpoint that met the quorum.
+    witnessed: std::sync::OnceLock<crate::witness::Gate>,
 }
 
 pub use crate::clock::now_ms;
 
 impl Anchoring {
+    /// Makes stamps over the checkpoints `gate` publishes (those that met the witness
+    /// quorum) instead of the log's latest. Set once, before the anchoring loop runs.
+    pub fn set_witness_gate(&self, gate: crate::witness::Gate) {
+        let _ = self.witnessed.set(gate);
+    }
+
+    /// The checkpoint that stamps and packages are made over: the latest that met the
+    /// witness quorum when there are witnesses, else the log's latest.
+    pub fn published(&self) -> Arc<ledger::CheckpointInfo> {
+        self.witnessed
+            .get()
+            .and_then(|g| g.latest())
+            .unwrap_or_else(|| self.log.latest())
+    }
+
     /// Loads the stored stamps' summary; builds the calendar client when enabled.
     /// Blocking (reads every stored stamp once).
     pub fn open(log: Arc<Log>, settings: AnchorSettings) -> Result<Anchoring, AnchorError> {
@@ -97,6 +114,7 @@ impl Anchoring {
         };
         let store = StampStore::open(log.clone())?;
         Ok(Anchoring {
+            witnessed: std::sync::OnceLock::new(),
             log,
             settings,
             client,

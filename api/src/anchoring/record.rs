@@ -77,6 +77,11 @@ pub struct StampRecord {
     /// written before it existed.
     #[serde(default)]
     pub awaiting: Vec<String>,
+    /// With witnesses: the checkpoint note that was stamped, cosignatures included, so a
+    /// package built on this stamp carries the witnesses' statements. Absent without
+    /// witnesses (the log's own note is in the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosigned_note: Option<String>,
 }
 
 /// The block a verified Bitcoin attestation points at.
@@ -118,6 +123,7 @@ impl StampRecord {
             next_upgrade_ms: created_ms + upgrade_interval.as_millis() as u64,
             last_error: None,
             awaiting: Vec::new(),
+            cosigned_note: None,
         }
     }
 

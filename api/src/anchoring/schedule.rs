@@ -47,7 +47,7 @@ impl Schedule {
     /// One tick: a stamp if one is due, then the upgrade rounds that are due.
     async fn round(&mut self, anchoring: &Anchoring) {
         let settings = anchoring.settings();
-        let size = anchoring.log.latest().size;
+        let size = anchoring.published().size;
         let requested = anchoring.stamp_requested.swap(false, Ordering::SeqCst);
         let interval_over = requested || self.last_attempt.elapsed() >= settings.interval;
         let due = (size > self.last_size && interval_over)

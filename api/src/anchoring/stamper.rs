@@ -29,7 +29,7 @@ impl Anchoring {
         let Some(client) = &self.client else {
             return Ok(None);
         };
-        let latest = self.log.latest();
+        let latest = self.published();
         if latest.size == 0 {
             return Ok(None);
         }
@@ -46,6 +46,9 @@ impl Anchoring {
             now_ms(),
             self.settings.upgrade_interval,
         );
+        if self.witnessed.get().is_some() {
+            record.cosigned_note = Some(String::from_utf8_lossy(&latest.note).into_owned());
+        }
         match client.stamp(&digest).await {
             Ok(outcome) => accepted(&mut record, outcome)?,
             Err(e) => {

@@ -43,6 +43,16 @@ pub struct AnchorSettings {
     pub bitcoin_api: Option<String>,
 }
 
+/// Validated witness settings; the policy file is read when the server opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WitnessSettings {
+    pub policy: Option<PathBuf>,
+    pub fail_closed: bool,
+    pub timeout: Duration,
+    pub requests_per_day: u64,
+    pub max_wait: Duration,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -65,6 +75,7 @@ pub struct Config {
     pub min_free_disk_bytes: u64,
     pub public_entry_bundles: bool,
     pub anchor: AnchorSettings,
+    pub witness: WitnessSettings,
     pub checkin_interval: Duration,
     pub stale_after_missed_checkins: u64,
     pub promotion_min_occurrences: u64,

@@ -195,6 +195,45 @@ define_settings! {
         kind: Kind::Url,
         default: DefaultValue::Absent,
     }
+    /// Witnesses: a C2SP tlog-policy file naming the witnesses (each with its submission
+    /// URL) that cosign this log's checkpoints and the quorum they must reach. When set,
+    /// `/checkpoint`, receipts and anchors use the latest checkpoint that meets the
+    /// quorum (see `docs/WITNESSES.md`). Default: none (no witnesses).
+    witness_policy: PathBuf {
+        kind: Kind::Path,
+        default: DefaultValue::Absent,
+        flag: "--witness-policy",
+        env: "LEDGERD_WITNESS_POLICY",
+    }
+    /// Witnesses: when true (fail-closed), an append is answered only once a cosigned
+    /// checkpoint covers it, or with 503 / UNAVAILABLE after `witness_max_wait_ms`;
+    /// when false (fail-open), receipts fall back to the log-only checkpoint while the
+    /// quorum is not met. Default false.
+    witness_fail_closed: bool {
+        kind: Kind::Bool,
+        default: DefaultValue::Bool(false),
+        flag: "--witness-fail-closed",
+        env: "LEDGERD_WITNESS_FAIL_CLOSED",
+    }
+    /// Witnesses: timeout of each add-checkpoint request, in milliseconds. Default 1000.
+    witness_timeout_ms: i64 {
+        kind: Kind::Int { min: 10, max: Some(60_000) },
+        default: DefaultValue::Int(1000),
+    }
+    /// Witnesses: most add-checkpoint requests sent to each witness per day; requests
+    /// are spaced at least 86400 s / this apart. Default 864000 (ten a second, for
+    /// witnesses run for this log; public witnesses ask for far fewer).
+    witness_requests_per_day: i64 {
+        kind: Kind::Int { min: 1, max: Some(86_400_000) },
+        default: DefaultValue::Int(864_000),
+    }
+    /// Witnesses: how long an append waits for a cosigned checkpoint that covers it, in
+    /// milliseconds (fail-closed: then 503; fail-open: then the log-only receipt).
+    /// Default 5000.
+    witness_max_wait_ms: i64 {
+        kind: Kind::Int { min: 0, max: Some(600_000) },
+        default: DefaultValue::Int(5000),
+    }
     /// Fleet: the check-in period agents are configured with, in seconds (the agent's
     /// `checkin_interval_secs`). Default 60.
     checkin_interval_secs: i64 {

@@ -281,6 +281,8 @@ fn flags_are_the_table_entries_that_name_one() {
             "anchor_enabled",
             "anchor_calendars",
             "anchor_interval_secs",
+            "witness_policy",
+            "witness_fail_closed",
         ]
     );
     if std::env::vars().any(|(k, _)| k.starts_with("LEDGERD_") && k != "LEDGERD_LOG") {

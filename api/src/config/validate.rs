@@ -12,7 +12,7 @@ use ledger_record::Id;
 
 use super::setting::Setting;
 use super::settings::TABLE;
-use super::{AnchorSettings, Config, ConfigErrors, RawConfig};
+use super::{AnchorSettings, Config, ConfigErrors, RawConfig, WitnessSettings};
 
 impl Config {
     /// Validates every field; `earlier` problems (from reading the file) are reported
@@ -53,6 +53,15 @@ impl Config {
         let delay = int!(sequencer_max_delay_ms);
         let queue = int!(sequencer_queue_capacity);
         let min_free_disk_mb = int!(min_free_disk_mb);
+        let witness = WitnessSettings {
+            policy: raw.witness_policy.clone(),
+            fail_closed: raw
+                .witness_fail_closed
+                .unwrap_or(TABLE.witness_fail_closed.bool_default()),
+            timeout: Duration::from_millis(int!(witness_timeout_ms)),
+            requests_per_day: int!(witness_requests_per_day),
+            max_wait: Duration::from_millis(int!(witness_max_wait_ms)),
+        };
         let checkin_interval = int!(checkin_interval_secs);
         let stale_after = int!(stale_after_missed_checkins);
         let promotion_min_occurrences = int!(promotion_min_occurrences);
@@ -87,6 +96,7 @@ impl Config {
                 .public_entry_bundles
                 .unwrap_or(TABLE.public_entry_bundles.bool_default()),
             anchor,
+            witness,
             checkin_interval: Duration::from_secs(checkin_interval),
             stale_after_missed_checkins: stale_after,
             promotion_min_occurrences,

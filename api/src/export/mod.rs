@@ -96,7 +96,8 @@ pub fn export<S: PackageSink>(
     if request.sites.is_empty() {
         return Err(ExportError::NoSites);
     }
-    let latest = src.log.latest();
+    // With witnesses, the latest checkpoint that met the quorum (cosignatures included).
+    let latest = src.anchoring.published();
     if latest.size == 0 {
         return Err(ExportError::EmptyLog);
     }
@@ -119,7 +120,11 @@ pub fn export<S: PackageSink>(
         Some(stamp) => (stamp.tree_size, Some(stamp)),
         None => (latest.size, src.anchoring.stamp(latest.size)?),
     };
-    let note = String::from_utf8_lossy(&src.log.checkpoint(size)?).into_owned();
+    let note = match stamp.as_ref().and_then(|s| s.cosigned_note.clone()) {
+        Some(cosigned) => cosigned,
+        None if size == latest.size => String::from_utf8_lossy(&latest.note).into_owned(),
+        None => String::from_utf8_lossy(&src.log.checkpoint(size)?).into_owned(),
+    };
     let mut writer = StreamWriter::new(&note, src.operator_key, src.operator_chain, sink)?;
     writer
         .log_verifier_key(&src.log.verifier_key())

@@ -46,10 +46,20 @@ fn tree_endpoints() -> Vec<Endpoint> {
                 "get",
                 "/checkpoint",
                 "log",
-                "Latest signed checkpoint (C2SP signed note)",
+                "Latest signed checkpoint (C2SP signed note); with witnesses, the latest that met the witness quorum, cosignatures included",
             )
             .text("checkpoint note"),
             get(checkpoint),
+        ),
+        endpoint(
+            Op::new(
+                "get",
+                "/checkpoint/log",
+                "log",
+                "Latest checkpoint with the log's signature only (the same as /checkpoint without witnesses)",
+            )
+            .text("checkpoint note"),
+            get(log_checkpoint),
         ),
         endpoint(
             Op::new(
@@ -170,6 +180,10 @@ fn receipt_and_key_endpoints() -> Vec<Endpoint> {
 }
 
 async fn checkpoint(State(s): Shared) -> Response {
+    text(String::from_utf8_lossy(&s.anchoring.published().note).into_owned())
+}
+
+async fn log_checkpoint(State(s): Shared) -> Response {
     text(String::from_utf8_lossy(&s.log.latest().note).into_owned())
 }
 
@@ -287,6 +301,12 @@ async fn healthz(State(s): Shared) -> Response {
     });
     if let Some(reason) = reason {
         body["reason"] = json!(reason);
+    }
+    if let Some(w) = &s.witnessing {
+        body["witnesses"] = json!({
+            "quorum_met": w.quorum_met(),
+            "witnessed_size": w.gate.latest().map_or(0, |c| c.size),
+        });
     }
     (code, Json(body)).into_response()
 }

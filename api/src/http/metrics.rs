@@ -29,6 +29,9 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppError> {
         s.intake.metrics.write(&s.log, &mut out);
         crate::metrics::write_index(&s.log, &s.index, &mut out);
         s.anchoring.write_metrics(&mut out);
+        if let Some(w) = &s.witnessing {
+            w.write_metrics(s.log.latest().size, &mut out);
+        }
         Ok(out.finish())
     })
     .await?;

@@ -144,6 +144,9 @@ pub enum IntakeError {
     #[error("the append queue is full; retry after the time in Retry-After")]
     Busy { retry_after_secs: u64 },
 
+    #[error("the records are logged, but no checkpoint covering them has met the witness quorum yet; retry after the time in Retry-After to get their receipts")]
+    WitnessQuorum { retry_after_secs: u64 },
+
     #[error("the ledger is not accepting appends; the operator must look at the server log")]
     LedgerStopped,
 
@@ -247,6 +250,7 @@ impl IntakeError {
                 ErrorCode::NotFound
             }
             IntakeError::Busy { .. } => ErrorCode::Busy,
+            IntakeError::WitnessQuorum { .. } => ErrorCode::WitnessQuorum,
             IntakeError::LedgerStopped => ErrorCode::Unavailable,
             IntakeError::NoSpace { .. } => ErrorCode::InsufficientStorage,
             IntakeError::LogInvalidRequest { .. } => ErrorCode::InvalidRequest,
@@ -298,7 +302,8 @@ impl IntakeError {
             IntakeError::NothingToRevoke { .. } | IntakeError::LogNotFound { .. } => {
                 ErrorKind::NotFound
             }
-            IntakeError::Busy { retry_after_secs } => ErrorKind::Busy {
+            IntakeError::Busy { retry_after_secs }
+            | IntakeError::WitnessQuorum { retry_after_secs } => ErrorKind::Busy {
                 retry_after_secs: *retry_after_secs,
             },
             IntakeError::LedgerStopped => ErrorKind::Unavailable,

@@ -98,6 +98,8 @@ pub struct Intake {
     operator: OperatorKey,
     config: IntakeConfig,
     pub metrics: Arc<Metrics>,
+    /// With witnesses: answers wait for a cosigned checkpoint that covers them.
+    witness: Option<crate::witness::Gate>,
 }
 
 /// One record moving through [`Intake::submit`].
@@ -135,7 +137,15 @@ impl Intake {
             operator,
             config,
             metrics: Arc::new(Metrics::default()),
+            witness: None,
         })
+    }
+
+    /// Makes every answer wait for a checkpoint that met the witness quorum (or, in
+    /// fail-open mode, fall back to the log's own while the quorum is not met).
+    pub fn with_witness_gate(mut self, gate: Option<crate::witness::Gate>) -> Intake {
+        self.witness = gate;
+        self
     }
 
     pub fn log(&self) -> &Arc<Log> {

@@ -15,6 +15,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::state::Head;
 use super::{off_worker, Appended, Intake, IntakeError, Item, Outcome, SequencerReply};
+use crate::witness::Cover;
 
 /// Records handed to the sequencer, waiting for their receipts.
 pub struct Pending {
@@ -101,7 +102,51 @@ impl Pending {
         let reads = self.read_answers(&answered).await?;
         self.answer_handed_over(&answered, reads.handed_over);
         self.answer_replayed(reads.replayed, &reads.latest);
+        self.witness_answers().await?;
         Ok(self.into_outcomes())
+    }
+
+    /// With witnesses: moves every answer onto a cosigned checkpoint that covers the
+    /// request's records, waiting for one as the gate says. Fail-closed without one in
+    /// time refuses the request as retryable: its records are durable, and the retry
+    /// gets them as duplicates with their receipts.
+    async fn witness_answers(&mut self) -> Result<(), IntakeError> {
+        let Some(gate) = self.intake.witness.clone() else {
+            return Ok(());
+        };
+        let indexes: Vec<u64> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.as_ref()?.as_ref().ok().map(|a| a.index))
+            .collect();
+        let Some(end) = indexes.iter().max().map(|i| i + 1) else {
+            return Ok(());
+        };
+        let retry_after_secs = self.intake.config.retry_after_secs;
+        let cp = match gate.cover(end).await {
+            Cover::Cosigned(cp) => cp,
+            Cover::LogOnly => return Ok(()),
+            Cover::NotInTime => return Err(IntakeError::WitnessQuorum { retry_after_secs }),
+        };
+        let (log, size) = (self.intake.log.clone(), cp.size);
+        let proofs = off_worker(move || {
+            let prover = log.inclusion_prover(size)?;
+            indexes
+                .into_iter()
+                .map(|i| prover.proof(i))
+                .collect::<Result<Vec<_>, LedgerError>>()
+        })
+        .await?
+        .map_err(|e| IntakeError::from_ledger(e, retry_after_secs))?;
+        let answers = self
+            .outcomes
+            .iter_mut()
+            .filter_map(|o| o.as_mut()?.as_mut().ok());
+        for (appended, proof) in answers.zip(proofs) {
+            appended.checkpoint = cp.clone();
+            appended.proof = proof;
+        }
+        Ok(())
     }
 
     async fn sequencer_answers(&mut self) -> Result<Vec<ledger::Appended>, IntakeError> {

@@ -1,0 +1,137 @@
+//! The gate appends pass on their way out: wait for a cosigned checkpoint that covers
+//! them. The witness rounds publish into it; the intake only reads it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger::CheckpointInfo;
+use tokio::sync::watch;
+
+/// What the witness rounds have published so far.
+#[derive(Debug, Clone, Default)]
+pub struct Witnessed {
+    /// The latest checkpoint that met the policy, with the cosignatures merged in.
+    pub checkpoint: Option<Arc<CheckpointInfo>>,
+    /// Whether the latest round met the quorum. In fail-open mode, appends stop waiting
+    /// as soon as it is false.
+    pub quorum_met: bool,
+}
+
+/// How a wait for a covering checkpoint ended.
+#[derive(Debug, Clone)]
+pub enum Cover {
+    /// A cosigned checkpoint of at least the asked size.
+    Cosigned(Arc<CheckpointInfo>),
+    /// Fail-open: the quorum is not met (or not in time); answer with the log's own.
+    LogOnly,
+    /// Fail-closed: no cosigned checkpoint in time; the records are durable, the client
+    /// retries and gets them as duplicates with their receipts.
+    NotInTime,
+}
+
+/// The intake's read side of witnessing.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    rx: watch::Receiver<Witnessed>,
+    fail_closed: bool,
+    max_wait: Duration,
+}
+
+impl Gate {
+    pub fn new(rx: watch::Receiver<Witnessed>, fail_closed: bool, max_wait: Duration) -> Gate {
+        Gate {
+            rx,
+            fail_closed,
+            max_wait,
+        }
+    }
+
+    pub fn fail_closed(&self) -> bool {
+        self.fail_closed
+    }
+
+    /// The latest published cosigned checkpoint.
+    pub fn latest(&self) -> Option<Arc<CheckpointInfo>> {
+        self.rx.borrow().checkpoint.clone()
+    }
+
+    /// Waits, at most `max_wait`, for a cosigned checkpoint of at least `size` leaves.
+    /// Fail-open returns at once when the latest round missed the quorum, so a
+    /// witness outage costs appends no latency.
+    pub async fn cover(&self, size: u64) -> Cover {
+        let mut rx = self.rx.clone();
+        let fail_closed = self.fail_closed;
+        let ready = move |w: &Witnessed| {
+            w.checkpoint.as_ref().is_some_and(|c| c.size >= size) || (!fail_closed && !w.quorum_met)
+        };
+        let waited = tokio::time::timeout(self.max_wait, rx.wait_for(ready)).await;
+        let covering = match waited {
+            Ok(Ok(w)) => w.checkpoint.clone().filter(|c| c.size >= size),
+            _ => None,
+        };
+        match covering {
+            Some(c) => Cover::Cosigned(c),
+            None if fail_closed => Cover::NotInTime,
+            None => Cover::LogOnly,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_core::hash::Hash;
+
+    fn cp(size: u64) -> Arc<CheckpointInfo> {
+        Arc::new(CheckpointInfo {
+            size,
+            root: Hash([0; 32]),
+            note: Vec::new(),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_closed_waits_for_a_covering_checkpoint_or_gives_up() {
+        let (tx, rx) = watch::channel(Witnessed::default());
+        let gate = Gate::new(rx, true, Duration::from_secs(5));
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.cover(10).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tx.send_replace(Witnessed {
+            checkpoint: Some(cp(9)),
+            quorum_met: true,
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tx.send_replace(Witnessed {
+            checkpoint: Some(cp(12)),
+            quorum_met: true,
+        });
+        assert!(matches!(waiting.await.unwrap(), Cover::Cosigned(c) if c.size == 12));
+        assert!(matches!(gate.cover(13).await, Cover::NotInTime));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_open_stops_waiting_when_the_quorum_is_lost() {
+        let (tx, rx) = watch::channel(Witnessed {
+            checkpoint: Some(cp(3)),
+            quorum_met: true,
+        });
+        let gate = Gate::new(rx, false, Duration::from_secs(3600));
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.cover(10).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tx.send_replace(Witnessed {
+            checkpoint: Some(cp(3)),
+            quorum_met: false,
+        });
+        assert!(matches!(waiting.await.unwrap(), Cover::LogOnly));
+        // Nothing is waited for while the quorum stays lost.
+        let started = tokio::time::Instant::now();
+        assert!(matches!(gate.cover(10).await, Cover::LogOnly));
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+}
