@@ -1,6 +1,6 @@
 # The Evidence Ledger binaries: `ledgerd` (server), `ledger-load` (load generator),
-# `ledger-verify` (offline verifier) and `ledger-agent` (appliance agent), built from the
-# workspace with the committed Cargo.lock.
+# `ledger-verify` (offline verifier), `ledger-agent` (appliance agent) and `ledger-witness`
+# (witness server), built from the workspace with the committed Cargo.lock.
 #
 # Usage: `pkgs.callPackage ./nix/package.nix { }` (the modules default to that).
 { lib, rustPlatform, protobuf }:
@@ -31,7 +31,7 @@ rustPlatform.buildRustPackage {
   doCheck = false;
 
   meta = {
-    description = "Verifiable append-only Merkle log for compliance evidence: ledgerd, ledger-agent, ledger-verify";
+    description = "Verifiable append-only Merkle log for compliance evidence: ledgerd, ledger-agent, ledger-verify, ledger-witness";
     license = lib.licenses.asl20;
     mainProgram = "ledgerd";
     platforms = lib.platforms.linux;

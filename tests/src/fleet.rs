@@ -53,6 +53,18 @@ impl AgentBox {
         server: &Ledgerd,
         urls: (&str, &str),
     ) -> AgentBox {
+        AgentBox::enrol_with(root, name, transport, server, urls, "").await
+    }
+
+    /// As [`AgentBox::enrol`], with `extra` TOML lines appended to the configuration.
+    pub async fn enrol_with(
+        root: &Path,
+        name: &str,
+        transport: &'static str,
+        server: &Ledgerd,
+        urls: (&str, &str),
+        extra: &str,
+    ) -> AgentBox {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).expect("agent directory");
         let key_file = dir.join("log.pub");
@@ -64,7 +76,7 @@ impl AgentBox {
             urls.0,
             urls.1,
             key_file.display().to_string(),
-        );
+        ) + extra;
         let config_file = dir.join("agent.toml");
         std::fs::write(&config_file, &text).expect("agent configuration");
         let token = server.token(SITE, name).await;

@@ -136,6 +136,9 @@ pub fn policy(log_vkey: &str, witnesses: &[&WitnessProc], k: usize) -> String {
         text.push_str(&format!("witness {} {} {}\n", w.name, w.vkey, w.url()));
     }
     let names: Vec<&str> = witnesses.iter().map(|w| w.name.as_str()).collect();
-    text.push_str(&format!("group quorum {k} {}\nquorum quorum\n", names.join(" ")));
+    text.push_str(&format!(
+        "group quorum {k} {}\nquorum quorum\n",
+        names.join(" ")
+    ));
     text
 }

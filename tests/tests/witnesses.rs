@@ -9,11 +9,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::fleet::{delivered, AgentBox};
-use e2e::procs::Ledgerd;
+use e2e::procs::{locate, origin_of, Ledgerd};
 use e2e::witnesses::{policy, WitnessProc};
+use ledger::key::LogKey;
+use ledger_core::checkpoint::Checkpoint;
+use ledger_core::hash::Hash;
 use ledger_core::note::{Note, NoteVerifier};
 use ledger_core::policy::Policy;
 use ledger_core::receipt::Receipt;
+use ledger_core::witness::AddCheckpoint;
 use serde_json::Value;
 
 /// Waits (bounded) until `cond` holds; panics with `what` otherwise.
@@ -104,14 +108,23 @@ async fn fail_closed_receipts_wait_for_the_quorum_and_resume_after_restarts() {
     let root = tempfile::tempdir().unwrap();
     let mut s = setup(root.path()).await;
     let policy_arg = s.policy_file.display().to_string();
-    let args = ["--witness-policy", &policy_arg, "--witness-fail-closed", "true"];
+    let args = [
+        "--witness-policy",
+        &policy_arg,
+        "--witness-fail-closed",
+        "true",
+    ];
     let mut server = Ledgerd::start_with(&s.log_dir, &args).await;
     let urls = (server.http(), server.grpc());
-    let mut agent = AgentBox::enrol(root.path(), "app-1", "http", &server, (&urls.0, &urls.1)).await;
+    let mut agent =
+        AgentBox::enrol(root.path(), "app-1", "http", &server, (&urls.0, &urls.1)).await;
     agent.record(20);
     agent.start();
     let boxes = std::slice::from_ref(&agent);
-    wait_for("20 deliveries", Duration::from_secs(60), || delivered(boxes) == [20]).await;
+    wait_for("20 deliveries", Duration::from_secs(60), || {
+        delivered(boxes) == [20]
+    })
+    .await;
     assert!(cosigners(&agent, &s, 1, 20).iter().all(|&n| n >= 2));
     let log_only = reqwest::get(format!("{}/checkpoint/log", server.http()))
         .await
@@ -119,13 +132,19 @@ async fn fail_closed_receipts_wait_for_the_quorum_and_resume_after_restarts() {
         .text()
         .await
         .unwrap();
-    assert_eq!(Note::parse(log_only.as_bytes()).unwrap().signatures().len(), 1);
+    assert_eq!(
+        Note::parse(log_only.as_bytes()).unwrap().signatures().len(),
+        1
+    );
 
     // One witness lost: the other two still make the quorum.
     s.witnesses[0].kill();
     agent.record(20);
     let boxes = std::slice::from_ref(&agent);
-    wait_for("40 deliveries", Duration::from_secs(60), || delivered(boxes) == [40]).await;
+    wait_for("40 deliveries", Duration::from_secs(60), || {
+        delivered(boxes) == [40]
+    })
+    .await;
     assert!(cosigners(&agent, &s, 21, 40).iter().all(|&n| n == 2));
 
     // Two lost: appends are logged but not answered; the agent keeps its records.
@@ -143,7 +162,10 @@ async fn fail_closed_receipts_wait_for_the_quorum_and_resume_after_restarts() {
     server.kill();
     server.restart().await;
     let boxes = std::slice::from_ref(&agent);
-    wait_for("50 deliveries", Duration::from_secs(90), || delivered(boxes) == [50]).await;
+    wait_for("50 deliveries", Duration::from_secs(90), || {
+        delivered(boxes) == [50]
+    })
+    .await;
     assert!(cosigners(&agent, &s, 41, 50).iter().all(|&n| n >= 2));
     let mut recovered = 0.0;
     for w in &s.witnesses {
@@ -151,41 +173,228 @@ async fn fail_closed_receipts_wait_for_the_quorum_and_resume_after_restarts() {
         recovered += metric(&server, "ledger_witness_requests_total", &labels)
             .await
             .unwrap_or(0.0);
-        let size = metric(&server, "ledger_witness_size", &format!("{{witness=\"{}\"}}", w.name))
-            .await
-            .unwrap_or(0.0);
+        let size = metric(
+            &server,
+            "ledger_witness_size",
+            &format!("{{witness=\"{}\"}}", w.name),
+        )
+        .await
+        .unwrap_or(0.0);
         assert!(size >= 50.0, "witness {} at size {size}", w.name);
     }
-    assert!(recovered >= 3.0, "409 recoveries after the restart: {recovered}");
+    assert!(
+        recovered >= 3.0,
+        "409 recoveries after the restart: {recovered}"
+    );
     agent.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fail_open_receipts_fall_back_to_the_log_signature_without_a_quorum() {
+async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_refuse_them() {
     let root = tempfile::tempdir().unwrap();
     let mut s = setup(root.path()).await;
     let policy_arg = s.policy_file.display().to_string();
     let server = Ledgerd::start_with(&s.log_dir, &["--witness-policy", &policy_arg]).await;
     let urls = (server.http(), server.grpc());
-    let mut agent = AgentBox::enrol(root.path(), "app-2", "grpc", &server, (&urls.0, &urls.1)).await;
-    agent.record(10);
-    agent.start();
-    let boxes = std::slice::from_ref(&agent);
-    wait_for("10 deliveries", Duration::from_secs(60), || delivered(boxes) == [10]).await;
-    assert!(cosigners(&agent, &s, 1, 10).iter().all(|&n| n >= 2));
+    let mut plain =
+        AgentBox::enrol(root.path(), "app-2", "grpc", &server, (&urls.0, &urls.1)).await;
+    let requiring = format!("witness_policy = {policy_arg:?}\n");
+    let mut strict = AgentBox::enrol_with(
+        root.path(),
+        "app-3",
+        "http",
+        &server,
+        (&urls.0, &urls.1),
+        &requiring,
+    )
+    .await;
+    for agent in [&mut plain, &mut strict] {
+        agent.record(10);
+        agent.start();
+    }
+    wait_for("10 deliveries each", Duration::from_secs(60), || {
+        delivered(std::slice::from_ref(&plain)) == [10]
+            && delivered(std::slice::from_ref(&strict)) == [10]
+    })
+    .await;
+    assert!(cosigners(&plain, &s, 1, 10).iter().all(|&n| n >= 2));
+    assert!(cosigners(&strict, &s, 1, 10).iter().all(|&n| n >= 2));
 
     s.witnesses[0].kill();
     s.witnesses[1].kill();
-    agent.record(10);
+    plain.record(10);
+    strict.record(10);
     let started = Instant::now();
-    let boxes = std::slice::from_ref(&agent);
-    wait_for("20 deliveries", Duration::from_secs(60), || delivered(boxes) == [20]).await;
+    let boxes = std::slice::from_ref(&plain);
+    wait_for("20 deliveries", Duration::from_secs(60), || {
+        delivered(boxes) == [20]
+    })
+    .await;
     // The first answers may still wait for the round that finds the quorum gone; once
     // it is known to be gone nothing waits.
     assert!(started.elapsed() < Duration::from_secs(30));
     // No round can meet the quorum for these entries: every receipt is log-only.
-    let counts = cosigners(&agent, &s, 11, 20);
-    assert!(counts.iter().all(|&n| n == 0), "cosigners per receipt: {counts:?}");
+    let counts = cosigners(&plain, &s, 11, 20);
+    assert!(
+        counts.iter().all(|&n| n == 0),
+        "cosigners per receipt: {counts:?}"
+    );
     assert_eq!(healthz(&server).await["witnesses"]["quorum_met"], false);
+    // The agent that requires the policy keeps its records: logged, not accepted.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(delivered(std::slice::from_ref(&strict)), [10]);
+    assert!(strict.stats().outbox_depth >= 10);
+    // ledger-verify with the policy refuses a log-only receipt.
+    let (_, _, receipt) = plain.delivery(15).expect("delivered");
+    let verdict = verify_receipt_with_policy(root.path(), &s, &receipt);
+    assert_eq!(verdict.0, Some(1), "ledger-verify: {}", verdict.1);
+
+    // The quorum back: the strict agent's retries get cosigned receipts.
+    s.witnesses[0].start();
+    s.witnesses[1].start();
+    let boxes = std::slice::from_ref(&strict);
+    wait_for("strict agent's 20", Duration::from_secs(90), || {
+        delivered(boxes) == [20]
+    })
+    .await;
+    assert!(cosigners(&strict, &s, 11, 20).iter().all(|&n| n >= 2));
+    plain.kill();
+    strict.kill();
+}
+
+/// Runs `ledger-verify receipt` with the setup's policy on `receipt`: exit code and
+/// output.
+fn verify_receipt_with_policy(root: &Path, s: &Setup, receipt: &str) -> (Option<i32>, String) {
+    let file = root.join("receipt.tlog-proof");
+    std::fs::write(&file, receipt).expect("receipt file");
+    let key = root.join("log.vkey");
+    std::fs::write(&key, format!("{}\n", s.log_vkey)).expect("log key file");
+    let out = std::process::Command::new(locate("LEDGER_VERIFY_BIN", "ledger-verify"))
+        .arg("receipt")
+        .arg(&file)
+        .arg("--key")
+        .arg(&key)
+        .arg("--policy")
+        .arg(&s.policy_file)
+        .output()
+        .expect("running ledger-verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// A split view drilled: a second history signed with the log's real key is offered to
+/// every witness. None cosigns it (same size, another root: 409; a larger size without a
+/// valid proof: 422), their stored checkpoints stay the real ones, and a client with the
+/// policy finds no quorum on the forked checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forked_checkpoint_signed_by_the_log_gets_no_cosignature() {
+    let root = tempfile::tempdir().unwrap();
+    let s = setup(root.path()).await;
+    let policy_arg = s.policy_file.display().to_string();
+    let args = [
+        "--witness-policy",
+        &policy_arg,
+        "--witness-fail-closed",
+        "true",
+    ];
+    let mut server = Ledgerd::start_with(&s.log_dir, &args).await;
+    let urls = (server.http(), server.grpc());
+    let mut agent =
+        AgentBox::enrol(root.path(), "app-4", "http", &server, (&urls.0, &urls.1)).await;
+    agent.record(12);
+    agent.start();
+    let boxes = std::slice::from_ref(&agent);
+    wait_for("12 deliveries", Duration::from_secs(60), || {
+        delivered(boxes) == [12]
+    })
+    .await;
     agent.kill();
+    let published = http_text(&format!("{}/checkpoint", server.http())).await;
+    server.kill();
+    let log = NoteVerifier::parse(&s.log_vkey).unwrap();
+    let real = Checkpoint::verify(published.as_bytes(), &log).expect("published checkpoint");
+    let (size, real_root) = (real.size(), *real.root());
+
+    let key = LogKey::load(&s.log_dir.join("log.key"), &origin_of(&s.log_vkey)).unwrap();
+    let same_size = key.sign_checkpoint(size, &Hash([7; 32])).unwrap();
+    let larger = key.sign_checkpoint(size + 5, &Hash([9; 32])).unwrap();
+    let bogus_proof = vec![Hash([1; 32]), Hash([2; 32]), Hash([3; 32])];
+    let client = reqwest::Client::new();
+    for w in &s.witnesses {
+        let stored_before = http_text(&format!("{}/checkpoint", w.url())).await;
+        let answer = |old, proof: Vec<Hash>, note: &[u8]| {
+            let body = AddCheckpoint {
+                old,
+                proof,
+                checkpoint: note.to_vec(),
+            }
+            .to_body();
+            client
+                .post(format!("{}/add-checkpoint", w.url()))
+                .body(body)
+                .send()
+        };
+        let fork = answer(size, Vec::new(), &same_size).await.unwrap();
+        assert_eq!(
+            fork.status().as_u16(),
+            409,
+            "witness {}: same size, other root",
+            w.name
+        );
+        let grown = answer(size, bogus_proof.clone(), &larger).await.unwrap();
+        assert_eq!(
+            grown.status().as_u16(),
+            422,
+            "witness {}: no valid proof",
+            w.name
+        );
+        let from_zero = answer(0, Vec::new(), &same_size).await.unwrap();
+        assert_eq!(from_zero.status().as_u16(), 409);
+        assert_eq!(from_zero.text().await.unwrap(), format!("{size}\n"));
+        let stored = http_text(&format!("{}/checkpoint", w.url())).await;
+        assert_eq!(stored, stored_before, "witness {} state changed", w.name);
+        let kept = Checkpoint::verify(stored.as_bytes(), &log).unwrap();
+        assert_eq!((kept.size(), *kept.root()), (size, real_root));
+    }
+    // The forked note has only the log's signature: no quorum for a policy client.
+    let verdict = s
+        .policy
+        .check(&same_size, Some(&log))
+        .expect("signed by the log");
+    assert!(!verdict.quorum_met && verdict.cosigned_by.is_empty());
+    let real_verdict = s.policy.check(published.as_bytes(), Some(&log)).unwrap();
+    assert!(real_verdict.quorum_met);
+    let file = root.path().join("forked.checkpoint");
+    std::fs::write(&file, &same_size).unwrap();
+    let key_file = root.path().join("log.vkey");
+    std::fs::write(&key_file, format!("{}\n", s.log_vkey)).unwrap();
+    let out = std::process::Command::new(locate("LEDGER_VERIFY_BIN", "ledger-verify"))
+        .arg("checkpoint")
+        .arg(&file)
+        .arg("--key")
+        .arg(&key_file)
+        .arg("--policy")
+        .arg(&s.policy_file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+async fn http_text(url: &str) -> String {
+    let response = reqwest::get(url).await.expect(url);
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.text().await.expect(url)
 }
