@@ -20,6 +20,8 @@ use rand::Rng as _;
 
 const KILLS: usize = 50;
 const ANSWERS: usize = 200;
+/// The log key seed, shared by the main log and its forks (a log that equivocates).
+const SEED: u8 = 4;
 
 /// What the client saw, across all rounds.
 #[derive(Default)]
@@ -96,7 +98,7 @@ fn client_round(
 /// A checkpoint that contradicts the main log: at the witness's size with another
 /// root (409), or larger with a proof from a tree that differs from leaf 0 (422).
 fn forked_request(log: &Log, old: u64, i: u64) -> (Vec<u8>, u64, Hash) {
-    let mut fork = Log::new(log.origin(), 5);
+    let mut fork = Log::new(log.origin(), SEED);
     let size = if i % 8 == 0 { old } else { old + 3 };
     fork.grow(size, &format!("fork {i}"));
     let root = fork.root(size);
@@ -112,7 +114,7 @@ fn forked_request(log: &Log, old: u64, i: u64) -> (Vec<u8>, u64, Hash) {
 #[test]
 fn sigkill_never_loses_a_cosigned_size_nor_forks() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(Mutex::new(Log::new("example.com/crash", 4)));
+    let log = Arc::new(Mutex::new(Log::new("example.com/crash", SEED)));
     let vkey = log.lock().unwrap().vkey();
     let mut w = WitnessProc::create(dir.path(), "witness.crash", &[vkey]);
     let seen = Arc::new(Mutex::new(Seen::default()));
