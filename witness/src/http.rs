@@ -50,7 +50,12 @@ pub async fn serve(
 }
 
 fn text(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT))], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT))],
+        body,
+    )
+        .into_response()
 }
 
 impl IntoResponse for WitnessError {
@@ -63,7 +68,10 @@ impl IntoResponse for WitnessError {
                 tracing::info!(stored, reason, "add-checkpoint conflict");
                 (
                     status,
-                    [(header::CONTENT_TYPE, HeaderValue::from_static(SIZE_CONTENT_TYPE))],
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(SIZE_CONTENT_TYPE),
+                    )],
                     size_body(stored),
                 )
                     .into_response()

@@ -83,7 +83,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(key_path: PathBuf, state: PathBuf, logs: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+fn serve(
+    key_path: PathBuf,
+    state: PathBuf,
+    logs: PathBuf,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -105,7 +110,9 @@ fn serve(key_path: PathBuf, state: PathBuf, logs: PathBuf, listen: SocketAddr) -
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        let addr = listener.local_addr().context("reading the listen address")?;
+        let addr = listener
+            .local_addr()
+            .context("reading the listen address")?;
         tracing::info!(%addr, %vkey, ?origins, "ledger-witness listening");
         println!("listening on {addr}");
         witness::http::serve(listener, shared, shutdown_signal())

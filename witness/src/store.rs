@@ -89,8 +89,9 @@ impl Store {
         let Some((size, root, note)) = row else {
             return Ok(None);
         };
-        let root = Hash::from_slice(&root)
-            .ok_or_else(|| WitnessError::Storage(format!("stored root of {origin:?} is damaged")))?;
+        let root = Hash::from_slice(&root).ok_or_else(|| {
+            WitnessError::Storage(format!("stored root of {origin:?} is damaged"))
+        })?;
         Ok(Some(Stored {
             size: from_sql(size),
             root,
@@ -114,7 +115,13 @@ impl Store {
             Some(old) => tx.execute(
                 "UPDATE latest SET size = ?1, root = ?2, note = ?3
                  WHERE origin = ?4 AND size = ?5",
-                params![to_sql(new.size), &new.root.0[..], new.note, origin, to_sql(old)],
+                params![
+                    to_sql(new.size),
+                    &new.root.0[..],
+                    new.note,
+                    origin,
+                    to_sql(old)
+                ],
             )?,
             None => tx.execute(
                 "INSERT INTO latest (origin, size, root, note) VALUES (?1, ?2, ?3, ?4)

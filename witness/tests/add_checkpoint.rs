@@ -64,11 +64,18 @@ fn happy_path_from_zero_through_consistency_proofs() {
 
     // The stored note is the log's note plus exactly our cosignature.
     let stored = Note::parse(&before.body).expect("stored note");
-    let ours: Vec<_> = stored.signatures().iter().filter(|s| s.name() == w.name).collect();
+    let ours: Vec<_> = stored
+        .signatures()
+        .iter()
+        .filter(|s| s.name() == w.name)
+        .collect();
     assert_eq!(ours.len(), 1);
     let v = CosignatureVerifier::parse(&w.vkey).unwrap();
-    v.verify(stored.text(), ours[0]).expect("stored cosignature verifies");
-    stored.open(&[&log.signer.verifier()]).expect("log signature kept");
+    v.verify(stored.text(), ours[0])
+        .expect("stored cosignature verifies");
+    stored
+        .open(&[&log.signer.verifier()])
+        .expect("log signature kept");
     assert!(stored.text().contains("\n100\n"));
 
     // The state survives a restart.
@@ -96,12 +103,7 @@ fn fixture() -> Fixture {
     w.start();
     a.grow(8, "a");
     assert_eq!(w.add(&a.body(0, 4)).status, 200);
-    Fixture {
-        _dir: dir,
-        a,
-        b,
-        w,
-    }
+    Fixture { _dir: dir, a, b, w }
 }
 
 /// A note whose one signature line has the log's name and key ID but wrong bytes.
@@ -133,31 +135,103 @@ fn rows(f: &Fixture) -> Vec<(&'static str, Vec<u8>, u16)> {
     vec![
         ("empty body", vec![], 400),
         ("no newline after old", b"old 4".to_vec(), 400),
-        ("old with a leading zero", [b"old 04\n\n".as_slice(), &n8].concat(), 400),
-        ("old not decimal", [b"old four\n\n".as_slice(), &n8].concat(), 400),
-        ("bad base64 proof line", [b"old 4\n!!!!\n\n".as_slice(), &n8].concat(), 400),
-        ("short proof hash", [b"old 4\nAAAA\n\n".as_slice(), &n8].concat(), 400),
-        ("64 proof lines", [b"old 4\n".to_vec(), format!("{b64}\n").repeat(64).into_bytes(), b"\n".to_vec(), n8.clone()].concat(), 400),
+        (
+            "old with a leading zero",
+            [b"old 04\n\n".as_slice(), &n8].concat(),
+            400,
+        ),
+        (
+            "old not decimal",
+            [b"old four\n\n".as_slice(), &n8].concat(),
+            400,
+        ),
+        (
+            "bad base64 proof line",
+            [b"old 4\n!!!!\n\n".as_slice(), &n8].concat(),
+            400,
+        ),
+        (
+            "short proof hash",
+            [b"old 4\nAAAA\n\n".as_slice(), &n8].concat(),
+            400,
+        ),
+        (
+            "64 proof lines",
+            [
+                b"old 4\n".to_vec(),
+                format!("{b64}\n").repeat(64).into_bytes(),
+                b"\n".to_vec(),
+                n8.clone(),
+            ]
+            .concat(),
+            400,
+        ),
         ("no blank line", format!("old 4\n{b64}\n").into_bytes(), 400),
         ("nothing after the blank line", b"old 4\n\n".to_vec(), 400),
-        ("checkpoint not a note", b"old 4\n\nexample.com/a\n8\n".to_vec(), 400),
-        ("note not a checkpoint", [b"old 4\n\n".to_vec(), not_checkpoint].concat(), 400),
+        (
+            "checkpoint not a note",
+            b"old 4\n\nexample.com/a\n8\n".to_vec(),
+            400,
+        ),
+        (
+            "note not a checkpoint",
+            [b"old 4\n\n".to_vec(), not_checkpoint].concat(),
+            400,
+        ),
         ("unknown origin", stranger_body(&stranger), 404),
-        ("signed by another key of the same name", same_name_other_key.body(4, 8), 403),
-        ("known key, invalid signature", with_proof(4, good_proof.clone(), tampered_signature(a, 8)), 403),
-        ("old larger than size", with_proof(9, vec![], n8.clone()), 400),
+        (
+            "signed by another key of the same name",
+            same_name_other_key.body(4, 8),
+            403,
+        ),
+        (
+            "known key, invalid signature",
+            with_proof(4, good_proof.clone(), tampered_signature(a, 8)),
+            403,
+        ),
+        (
+            "old larger than size",
+            with_proof(9, vec![], n8.clone()),
+            400,
+        ),
         ("stale old", a.body(2, 8), 409),
         ("old ahead of the witness", a.body(6, 8), 409),
         ("old 0 while the witness has 4", a.body(0, 8), 409),
         ("same size, another root", fork.body(4, 4), 409),
-        ("same size, same root, non-empty proof", with_proof(4, good_proof.clone(), a.note(4)), 422),
-        ("proof with a flipped bit", with_proof(4, flipped, n8.clone()), 422),
-        ("proof one hash short", with_proof(4, good_proof[1..].to_vec(), n8.clone()), 422),
+        (
+            "same size, same root, non-empty proof",
+            with_proof(4, good_proof.clone(), a.note(4)),
+            422,
+        ),
+        (
+            "proof with a flipped bit",
+            with_proof(4, flipped, n8.clone()),
+            422,
+        ),
+        (
+            "proof one hash short",
+            with_proof(4, good_proof[1..].to_vec(), n8.clone()),
+            422,
+        ),
         ("no proof", with_proof(4, vec![], n8.clone()), 422),
         ("fork: its own valid proof", fork.body(4, 8), 422),
-        ("fork: our proof, its root", with_proof(4, good_proof, fork.note(8)), 422),
-        ("log b: size 0, wrong root", f.b.note_with_root(0, Hash([1; 32])).pipe(|n| with_proof(0, vec![], n)), 422),
-        ("log b: from 0 with a proof", f.b.note_with_root(3, Hash([1; 32])).pipe(|n| with_proof(0, vec![Hash([2; 32])], n)), 422),
+        (
+            "fork: our proof, its root",
+            with_proof(4, good_proof, fork.note(8)),
+            422,
+        ),
+        (
+            "log b: size 0, wrong root",
+            f.b.note_with_root(0, Hash([1; 32]))
+                .pipe(|n| with_proof(0, vec![], n)),
+            422,
+        ),
+        (
+            "log b: from 0 with a proof",
+            f.b.note_with_root(3, Hash([1; 32]))
+                .pipe(|n| with_proof(0, vec![Hash([2; 32])], n)),
+            422,
+        ),
     ]
 }
 
@@ -188,8 +262,16 @@ fn every_refusal_has_its_status_and_changes_nothing() {
             assert_eq!(answer.content_type, "text/plain; charset=utf-8", "{name}");
             assert!(!answer.body.is_empty(), "{name}: a reason is given");
         }
-        assert_eq!(f.w.latest(Some(f.a.origin())), before_a, "{name}: state of a moved");
-        assert_eq!(f.w.latest(Some(f.b.origin())).status, 404, "{name}: state of b");
+        assert_eq!(
+            f.w.latest(Some(f.a.origin())),
+            before_a,
+            "{name}: state of a moved"
+        );
+        assert_eq!(
+            f.w.latest(Some(f.b.origin())).status,
+            404,
+            "{name}: state of b"
+        );
     }
     // With two trusted logs, a bare GET /checkpoint must name the origin.
     assert_eq!(f.w.latest(None).status, 400);
@@ -206,4 +288,37 @@ fn bodies_above_64_kib_are_refused_with_413() {
     body.resize(64 * 1024 + 1, b'x');
     assert_eq!(f.w.add(&body).status, 413);
     assert_eq!(f.w.add(&f.a.body(4, 8)).status, 200);
+}
+
+#[test]
+fn of_concurrent_requests_from_one_size_exactly_one_wins() {
+    let mut f = fixture();
+    f.a.grow(24, "a");
+    let bodies: Vec<Vec<u8>> = (5..=32).map(|size| f.a.body(4, size)).collect();
+    let addr = f.w.addr();
+    let answers: Vec<Answer> = std::thread::scope(|s| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|b| s.spawn(move || common::request(addr, "POST", "/add-checkpoint", b).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won: Vec<usize> = (0..answers.len())
+        .filter(|&i| answers[i].status == 200)
+        .collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one winner: {:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    let size = 5 + won[0] as u64;
+    for (i, a) in answers.iter().enumerate() {
+        if i != won[0] {
+            assert_eq!(a.status, 409, "{}", a.text());
+            assert_eq!(a.text(), format!("{size}\n"));
+        }
+    }
+    let stored = Note::parse(&f.w.latest(Some(f.a.origin())).body).unwrap();
+    assert!(stored.text().contains(&format!("\n{size}\n")));
 }

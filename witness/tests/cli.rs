@@ -29,7 +29,11 @@ fn keygen_once_then_vkey_prints_the_same_key() {
     assert!(!again.status.success(), "keygen must not overwrite");
     assert_eq!(std::fs::read(&key).unwrap(), before);
 
-    let out = Command::new(BIN).args(["vkey", "--key"]).arg(&key).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["vkey", "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), vkey);
 }
@@ -59,11 +63,16 @@ fn serve_refuses_bad_inputs_with_the_file_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no `log <vkey>` line"));
 
     let tampered = dir.path().join("t.key");
-    let text = std::fs::read_to_string(&key).unwrap().replace("witness.example", "witness.evil");
+    let text = std::fs::read_to_string(&key)
+        .unwrap()
+        .replace("witness.example", "witness.evil");
     std::fs::write(&tampered, text).unwrap();
     std::fs::set_permissions(&tampered, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = serve(&tampered, &empty);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("t.key") && err.contains("integrity check"), "{err}");
+    assert!(
+        err.contains("t.key") && err.contains("integrity check"),
+        "{err}"
+    );
 }

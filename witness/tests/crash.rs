@@ -90,7 +90,10 @@ fn client_round(
                 old = parse_size_body(&answer.body).expect("409 size body");
             }
             422 if forked => {}
-            s => panic!("unexpected {s} for old {old} size {size}: {}", answer.text()),
+            s => panic!(
+                "unexpected {s} for old {old} size {size}: {}",
+                answer.text()
+            ),
         }
     }
 }
@@ -146,7 +149,10 @@ fn sigkill_never_loses_a_cosigned_size_nor_forks() {
     w.start();
     let s = seen.lock().unwrap();
     assert!(stored(&w).0 >= s.floor);
-    assert!(s.forks_sent > 0 && s.cosigned.len() > 10, "the test exercised little");
+    assert!(
+        s.forks_sent > 0 && s.cosigned.len() > 10,
+        "the test exercised little"
+    );
     eprintln!(
         "{kills} kills, {} answers, {} sizes cosigned, {} forks refused, final size {}",
         s.answers,

@@ -43,7 +43,10 @@ fn note(key: &SigningKey, tree: &MemoryTree) -> (String, Vec<u8>) {
     );
     let sig = key.sign(text.as_bytes()).to_bytes();
     let id = key_id(ORIGIN, 0x01, &key.verifying_key().to_bytes());
-    let line = format!("\u{2014} {ORIGIN} {}\n", STANDARD.encode([&id[..], &sig].concat()));
+    let line = format!(
+        "\u{2014} {ORIGIN} {}\n",
+        STANDARD.encode([&id[..], &sig].concat())
+    );
     let note = format!("{text}\n{line}").into_bytes();
     (text, note)
 }
@@ -57,7 +60,11 @@ fn check_answer(w: &WitnessProc, text: &str, answer: &common::Answer) {
     assert_eq!(cosig.name(), w.name);
     // vkey: <name>+<hex id>+base64(0x04 || pk)
     let mut parts = w.vkey.splitn(3, '+');
-    let (name, id_hex, key_b64) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let (name, id_hex, key_b64) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
     assert_eq!(name, w.name);
     let typed = STANDARD.decode(key_b64).unwrap();
     assert_eq!(typed[0], 0x04, "cosignature/v1 key type");

@@ -36,12 +36,7 @@ impl Answer {
 }
 
 /// Sends one request (`Connection: close`) and reads the whole answer.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> std::io::Result<Answer> {
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<Answer> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     let head = format!(
@@ -73,7 +68,11 @@ fn parse_answer(raw: &[u8]) -> Option<Answer> {
         }
     }
     let body = &raw[end + 4..];
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     Some(Answer {
         status,
         content_type,
