@@ -1,13 +1,14 @@
 //! The command line: `keygen` writes a 0600 key file once and prints the verifier key,
 //! refuses to overwrite, `vkey` prints the same key again, and `serve` refuses a bad
-//! key file or a policy without logs with a message naming the file.
+//! key file or a policy without logs with a message naming the file, and stops
+//! cleanly (exit 0) on SIGTERM with its state kept.
 
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::{keygen, BIN};
+use common::{keygen, Log, WitnessProc, BIN};
 use ledger_core::cosignature::CosignatureVerifier;
 
 #[test]
@@ -75,4 +76,18 @@ fn serve_refuses_bad_inputs_with_the_file_named() {
         err.contains("t.key") && err.contains("integrity check"),
         "{err}"
     );
+}
+
+#[test]
+fn serve_stops_on_sigterm_and_keeps_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::new("example.com/term", 6);
+    let mut w = WitnessProc::create(dir.path(), "witness.example", &[log.vkey()]);
+    w.start();
+    log.grow(3, "t");
+    assert_eq!(w.add(&log.body(0, 3)).status, 200);
+    let before = w.latest(None);
+    assert!(w.terminate(), "exit status 0 after SIGTERM");
+    w.start();
+    assert_eq!(w.latest(None), before);
 }

@@ -266,8 +266,26 @@ impl WitnessProc {
         }
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|(c, _)| c.id())
+    /// SIGTERM, then waits up to 10 s for the exit; answers whether it exited 0.
+    pub fn terminate(&mut self) -> bool {
+        let Some((mut c, _)) = self.child.take() else {
+            return false;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = c.try_wait().expect("waiting") {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
     }
 
     pub fn add(&self, body: &[u8]) -> Answer {
