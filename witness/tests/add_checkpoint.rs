@@ -116,6 +116,12 @@ fn tampered_signature(log: &Log, size: u64) -> Vec<u8> {
     format!("{}\n{}", note.text(), bad.to_line()).into_bytes()
 }
 
+/// `log`'s checkpoint text at `size`, signed by `signer`'s key only.
+fn signed_by(signer: &Log, log: &Log, size: u64) -> Vec<u8> {
+    let note = Note::parse(&log.note(size)).unwrap();
+    signer.signer.sign(note.text()).unwrap().into_bytes()
+}
+
 /// The refusal table: name, body, status, and for 409 the size body.
 fn rows(f: &Fixture) -> Vec<(&'static str, Vec<u8>, u16)> {
     let a = &f.a;
@@ -179,6 +185,11 @@ fn rows(f: &Fixture) -> Vec<(&'static str, Vec<u8>, u16)> {
             400,
         ),
         ("unknown origin", stranger_body(&stranger), 404),
+        (
+            "signed only by another log's key",
+            with_proof(4, good_proof.clone(), signed_by(&stranger, a, 8)),
+            403,
+        ),
         (
             "signed by another key of the same name",
             same_name_other_key.body(4, 8),

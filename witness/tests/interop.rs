@@ -137,3 +137,42 @@ fn the_spec_example_body_is_read_up_to_the_origin_check() {
     assert_eq!(answer.status, 404, "{}", answer.text());
     assert!(answer.text().contains("example.com/behind-the-sofa"));
 }
+
+/// A request recorded in torchwood's litewitness tests
+/// (`cmd/litewitness/testdata/multi-cosigs-ed25519.txt`): a Sigsum log (Ed25519 key
+/// `52c05eda…`, origin `sigsum.org/v1/tree/<hex SHA-256 of the key>`) sending its first
+/// checkpoint from old size 0. Accepting it shows this witness reads another
+/// implementation's bytes and checks its log signature as that witness does.
+#[test]
+fn a_request_recorded_from_litewitness_tests_is_cosigned() {
+    const LOG_KEY: &str = "52c05edad1bf5feffa81354faae59a655d9a9a1a793ed2f62c39c26c0be2aecd";
+    const ORIGIN: &str =
+        "sigsum.org/v1/tree/985ea163f5af026723561354f51f2ebcdcf2af809ce254ccfb64aa9aadd80f90";
+    let pk: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&LOG_KEY[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<u8>>()
+        .try_into()
+        .unwrap();
+    let key_hash: String = Sha256::digest(pk)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(format!("sigsum.org/v1/tree/{key_hash}"), ORIGIN);
+    let vkey = format!(
+        "{ORIGIN}+{:08x}+{}",
+        u32::from_be_bytes(key_id(ORIGIN, 0x01, &pk)),
+        STANDARD.encode([&[0x01u8][..], &pk].concat())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = WitnessProc::create(dir.path(), "example.com/witness", &[vkey]);
+    w.start();
+    let text = format!("{ORIGIN}\n1\nKgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+    let body = format!(
+        "old 0\n\n{text}\n\u{2014} {ORIGIN} 7BKT0gOfNZ1J0So9unY3BZtm2YkPIoNYM/dce0Z2avJDs8dxN6ts9bOSwwrVrbjm6P9K3ZxpK6jJngOG6YvGGzV/lwo=\n"
+    );
+    check_answer(&w, &text, &w.add(body.as_bytes()));
+    // litewitness then reports size 1 for the log; so does this witness.
+    let stale = w.add(body.as_bytes());
+    assert_eq!(stale.status, 409);
+    assert_eq!(stale.text(), "1\n");
+}
