@@ -122,22 +122,20 @@ fn signed_by(signer: &Log, log: &Log, size: u64) -> Vec<u8> {
     signer.signer.sign(note.text()).unwrap().into_bytes()
 }
 
-/// The refusal table: name, body, status, and for 409 the size body.
-fn rows(f: &Fixture) -> Vec<(&'static str, Vec<u8>, u16)> {
+/// One row of the refusal table: what is wrong, the body, the expected status.
+type Row = (&'static str, Vec<u8>, u16);
+
+/// The refusal table; for every 409 the size body is the stored size, 4.
+fn rows(f: &Fixture) -> Vec<Row> {
+    [malformed_rows(f), refused_rows(f)].concat()
+}
+
+/// Step 1 of add-checkpoint: bodies that cannot be read (400).
+fn malformed_rows(f: &Fixture) -> Vec<Row> {
     let a = &f.a;
     let n8 = a.note(8);
-    let good_proof = a.proof(4, 8);
-    let mut flipped = good_proof.clone();
-    flipped[0].0[0] ^= 1;
-    let stranger = Log::new("example.com/stranger", 9);
-    let same_name_other_key = Log {
-        signer: NoteSigner::new(a.origin(), &[77; 32]).unwrap(),
-        tree: a.tree.clone(),
-    };
-    let mut fork = Log::new(a.origin(), 2);
-    fork.grow(8, "fork");
+    let b64 = STANDARD.encode(a.proof(4, 8)[0].0);
     let not_checkpoint = a.signer.sign("hello\n").unwrap().into_bytes();
-    let b64 = STANDARD.encode(good_proof[0].0);
     vec![
         ("empty body", vec![], 400),
         ("no newline after old", b"old 4".to_vec(), 400),
@@ -184,6 +182,25 @@ fn rows(f: &Fixture) -> Vec<(&'static str, Vec<u8>, u16)> {
             [b"old 4\n\n".to_vec(), not_checkpoint].concat(),
             400,
         ),
+    ]
+}
+
+/// Steps 2–6: readable requests the witness must refuse (404, 403, 400, 409, 422).
+fn refused_rows(f: &Fixture) -> Vec<Row> {
+    let a = &f.a;
+    let n8 = a.note(8);
+    let good_proof = a.proof(4, 8);
+    let mut flipped = good_proof.clone();
+    flipped[0].0[0] ^= 1;
+    let stranger = Log::new("example.com/stranger", 9);
+    let same_name_other_key = Log {
+        signer: NoteSigner::new(a.origin(), &[77; 32]).unwrap(),
+        tree: a.tree.clone(),
+    };
+    let mut fork = Log::new(a.origin(), 2);
+    fork.grow(8, "fork");
+    let b_bad_root = |size| f.b.note_with_root(size, Hash([1; 32]));
+    vec![
         ("unknown origin", stranger_body(&stranger), 404),
         (
             "signed only by another log's key",
@@ -233,14 +250,12 @@ fn rows(f: &Fixture) -> Vec<(&'static str, Vec<u8>, u16)> {
         ),
         (
             "log b: size 0, wrong root",
-            f.b.note_with_root(0, Hash([1; 32]))
-                .pipe(|n| with_proof(0, vec![], n)),
+            with_proof(0, vec![], b_bad_root(0)),
             422,
         ),
         (
             "log b: from 0 with a proof",
-            f.b.note_with_root(3, Hash([1; 32]))
-                .pipe(|n| with_proof(0, vec![Hash([2; 32])], n)),
+            with_proof(0, vec![Hash([2; 32])], b_bad_root(3)),
             422,
         ),
     ]
@@ -249,14 +264,6 @@ fn rows(f: &Fixture) -> Vec<(&'static str, Vec<u8>, u16)> {
 fn stranger_body(stranger: &Log) -> Vec<u8> {
     with_proof(0, vec![], stranger.note_with_root(0, Hash::empty_root()))
 }
-
-/// `x.pipe(f)` for building rows inline.
-trait Pipe: Sized {
-    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
-        f(self)
-    }
-}
-impl<T> Pipe for T {}
 
 #[test]
 fn every_refusal_has_its_status_and_changes_nothing() {
