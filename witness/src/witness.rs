@@ -92,6 +92,7 @@ impl Witness {
                     reason: "the state changed during the request",
                 });
             }
+            tracing::info!(origin, size = new.size, "cosigned and stored");
         }
         Ok(cosig.to_line())
     }
@@ -182,4 +183,97 @@ fn check_against(stored: Option<&Stored>, req: &Request) -> Result<bool, Witness
     verify_consistency(req.old, cp.size, &req.proof, &root, &cp.root)
         .map_err(|e| WitnessError::Inconsistent(e.to_string()))?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_core::proof::consistency_proof;
+    use ledger_core::tree::MemoryTree;
+
+    fn request(old: u64, proof: Vec<Hash>, size: u64, root: Hash) -> Request {
+        let checkpoint = Checkpoint {
+            origin: "example.com/t".into(),
+            size,
+            root,
+            extensions: vec![],
+        };
+        let note = Note::new(&checkpoint.to_text()).expect("note text");
+        Request {
+            old,
+            proof,
+            checkpoint,
+            note,
+        }
+    }
+
+    fn stored(tree: &MemoryTree, size: u64) -> Stored {
+        Stored {
+            size,
+            root: tree.root_at(size).unwrap(),
+            note: String::new(),
+        }
+    }
+
+    /// Every pair of sizes up to 17: the real proof is accepted, every proof with one
+    /// flipped bit, one hash fewer or one more is refused as inconsistent.
+    #[test]
+    fn real_proofs_pass_and_damaged_ones_fail_for_all_small_sizes() {
+        let mut tree = MemoryTree::new();
+        for i in 0..17u32 {
+            tree.push_entry(&i.to_be_bytes());
+        }
+        for old in 1..=17 {
+            for size in old + 1..=17 {
+                let s = stored(&tree, old);
+                let root = tree.root_at(size).unwrap();
+                let proof = consistency_proof(&tree, old, size).unwrap();
+                assert!(check_against(Some(&s), &request(old, proof.clone(), size, root)).unwrap());
+                let mut damaged = vec![proof[..proof.len() - 1].to_vec()];
+                damaged.push([proof.clone(), vec![root]].concat());
+                for i in 0..proof.len() {
+                    let mut p = proof.clone();
+                    p[i].0[i % 32] ^= 1 << (i % 8);
+                    damaged.push(p);
+                }
+                for p in damaged {
+                    let r = check_against(Some(&s), &request(old, p, size, root));
+                    assert!(
+                        matches!(r, Err(WitnessError::Inconsistent(_))),
+                        "{old}->{size}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_stored_size_and_root_decide_conflicts() {
+        let mut tree = MemoryTree::new();
+        tree.push_entry(b"x");
+        let s = stored(&tree, 1);
+        let r = |old, size, root| check_against(Some(&s), &request(old, vec![], size, root));
+        assert!(matches!(
+            r(0, 1, s.root),
+            Err(WitnessError::Conflict { stored: 1, .. })
+        ));
+        assert!(matches!(
+            r(2, 2, s.root),
+            Err(WitnessError::Conflict { stored: 1, .. })
+        ));
+        assert!(matches!(
+            r(1, 1, Hash([9; 32])),
+            Err(WitnessError::Conflict { stored: 1, .. })
+        ));
+        assert!(
+            !r(1, 1, s.root).unwrap(),
+            "the stored checkpoint needs no write"
+        );
+        let empty = |root| check_against(None, &request(0, vec![], 0, root));
+        assert!(empty(Hash::empty_root()).unwrap());
+        assert!(matches!(
+            empty(Hash([1; 32])),
+            Err(WitnessError::Inconsistent(_))
+        ));
+    }
 }
