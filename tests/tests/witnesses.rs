@@ -12,7 +12,7 @@ use e2e::fleet::{delivered, AgentBox};
 use e2e::procs::{locate, origin_of, Ledgerd};
 use e2e::witnesses::{policy, WitnessProc};
 use ledger::key::LogKey;
-use ledger_core::checkpoint::Checkpoint;
+use ledger_core::checkpoint::SignedCheckpoint;
 use ledger_core::hash::Hash;
 use ledger_core::note::{Note, NoteVerifier};
 use ledger_core::policy::Policy;
@@ -316,7 +316,7 @@ async fn a_forked_checkpoint_signed_by_the_log_gets_no_cosignature() {
     let published = http_text(&format!("{}/checkpoint", server.http())).await;
     server.kill();
     let log = NoteVerifier::parse(&s.log_vkey).unwrap();
-    let real = Checkpoint::verify(published.as_bytes(), &log).expect("published checkpoint");
+    let real = SignedCheckpoint::verify(published.as_bytes(), &log).expect("published checkpoint");
     let (size, real_root) = (real.size(), *real.root());
 
     let key = LogKey::load(&s.log_dir.join("log.key"), &origin_of(&s.log_vkey)).unwrap();
@@ -357,7 +357,7 @@ async fn a_forked_checkpoint_signed_by_the_log_gets_no_cosignature() {
         assert_eq!(from_zero.text().await.unwrap(), format!("{size}\n"));
         let stored = http_text(&format!("{}/checkpoint", w.url())).await;
         assert_eq!(stored, stored_before, "witness {} state changed", w.name);
-        let kept = Checkpoint::verify(stored.as_bytes(), &log).unwrap();
+        let kept = SignedCheckpoint::verify(stored.as_bytes(), &log).unwrap();
         assert_eq!((kept.size(), *kept.root()), (size, real_root));
     }
     // The forked note has only the log's signature: no quorum for a policy client.
