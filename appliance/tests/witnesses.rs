@@ -145,3 +145,132 @@ async fn quorum_not_met_keeps_records_until_cosigned() {
     assert_chain_matches(&agent, &logged);
     server.stop().await;
 }
+
+/// The receipt checks of [`appliance::trust::Trust`] with a policy, without a server:
+/// receipts built here over a small tree, on checkpoints cosigned by 0 to 3 witnesses.
+/// (The consistency checks need no server either: the first checkpoint is adopted.)
+mod trust_level {
+    use appliance::client::{Answer, Client};
+    use appliance::shared_outbox::SharedOutbox;
+    use appliance::trust::Trust;
+    use appliance::witnesses::WitnessPolicy;
+    use appliance::{AgentError, Outbox};
+    use ledger_core::checkpoint::Checkpoint;
+    use ledger_core::cosignature::CosignatureSigner;
+    use ledger_core::hash::Hash;
+    use ledger_core::note::{Note, NoteSigner};
+    use ledger_core::proof::inclusion_proof;
+    use ledger_core::receipt::Receipt;
+    use ledger_core::tree::MemoryTree;
+
+    use super::{cosign_note, witnesses};
+
+    struct Log {
+        signer: NoteSigner,
+        tree: MemoryTree,
+        entries: Vec<Vec<u8>>,
+        note: String,
+    }
+
+    fn log() -> Log {
+        let signer = NoteSigner::new("example.com/log", &[42; 32]).unwrap();
+        let mut tree = MemoryTree::new();
+        let entries: Vec<Vec<u8>> = (0..4).map(|i| format!("record {i}").into_bytes()).collect();
+        for e in &entries {
+            tree.push_entry(e);
+        }
+        let cp = Checkpoint {
+            origin: "example.com/log".into(),
+            size: tree.size(),
+            root: tree.root(),
+            extensions: vec![],
+        };
+        let note = cp.sign(&signer).unwrap().as_str().to_owned();
+        Log {
+            signer,
+            tree,
+            entries,
+            note,
+        }
+    }
+
+    fn answer(log: &Log, index: u64, note: &str) -> Answer {
+        let proof = inclusion_proof(&log.tree, index, log.tree.size()).unwrap();
+        let bytes = &log.entries[index as usize];
+        Answer {
+            index,
+            duplicate: false,
+            record_hash: Hash(sha2_256(bytes)),
+            receipt: Receipt::new(index, proof, note).unwrap().to_text(),
+        }
+    }
+
+    fn sha2_256(bytes: &[u8]) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes).into()
+    }
+
+    fn policy() -> WitnessPolicy {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read(super::policy_file(dir.path())).unwrap();
+        WitnessPolicy::parse(&text).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn receipts_need_the_quorum() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SharedOutbox::new(Outbox::open(dir.path()).unwrap());
+        // Never contacted: the first trusted checkpoint needs no consistency proof.
+        let client = Client::new("http://127.0.0.1:9", None, None);
+        let log = log();
+        let bytes = log.entries[2].clone();
+        let mut trust = Trust::new(log.signer.verifier(), dir.path(), None)
+            .unwrap()
+            .with_witnesses(Some(policy()));
+
+        for signers in [0, 1] {
+            let note = cosign_note(&log.note, &witnesses()[..signers]);
+            let e = trust
+                .verify_answer(&bytes, &answer(&log, 2, &note), &client, &outbox)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, AgentError::AwaitingWitnesses(_)), "{e}");
+            assert!(e.is_retryable() && !e.is_alarm(), "{e}");
+            assert!(trust.latest().is_none(), "not adopted without the quorum");
+        }
+
+        // W3's line over another body: a forged cosignature of a known witness.
+        let mut forged = Note::parse(cosign_note(&log.note, &witnesses()[..2]).as_bytes()).unwrap();
+        let (name, seed) = &witnesses()[2];
+        let c = CosignatureSigner::new(name, seed).unwrap();
+        let line = c.cosign("example.com/log\n1\nAAAA\n", 7).unwrap();
+        forged.push_signature(line.to_note_signature()).unwrap();
+        let e = trust
+            .verify_answer(&bytes, &answer(&log, 2, &forged.to_text()), &client, &outbox)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AgentError::BadAnswer(_)), "{e}");
+
+        let note = cosign_note(&log.note, &witnesses()[1..]);
+        let v = trust
+            .verify_answer(&bytes, &answer(&log, 2, &note), &client, &outbox)
+            .await
+            .expect("two of three cosigned");
+        assert_eq!(v.index, 2);
+        assert_eq!(trust.latest().map(|c| c.size()), Some(4));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_policy_the_log_signature_is_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = SharedOutbox::new(Outbox::open(dir.path()).unwrap());
+        let client = Client::new("http://127.0.0.1:9", None, None);
+        let log = log();
+        let mut trust = Trust::new(log.signer.verifier(), dir.path(), None).unwrap();
+        let v = trust
+            .verify_answer(&log.entries[1], &answer(&log, 1, &log.note), &client, &outbox)
+            .await
+            .unwrap();
+        assert_eq!(v.index, 1);
+    }
+}
