@@ -193,10 +193,12 @@ impl Agent {
     /// witness policy.
     pub fn trust(&self) -> Result<Trust, AgentError> {
         let stored = self.outbox.lock().checkpoint()?;
-        Ok(
-            Trust::new(self.log_key.clone(), &self.config.data_dir, stored.as_deref())?
-                .with_witnesses(self.witnesses.clone()),
-        )
+        Ok(Trust::new(
+            self.log_key.clone(),
+            &self.config.data_dir,
+            stored.as_deref(),
+        )?
+        .with_witnesses(self.witnesses.clone()))
     }
 
     /// Enrols with a one-time token: generates a key, presents it, verifies the

@@ -296,16 +296,23 @@ mod tests {
 
     #[test]
     fn witness_policy_is_a_path() {
-        let c = Config::parse(&format!("{MINIMAL}\nwitness_policy = \"/etc/ledger/witnesses\"")).unwrap();
+        let c = Config::parse(&format!(
+            "{MINIMAL}\nwitness_policy = \"/etc/ledger/witnesses\""
+        ))
+        .unwrap();
         assert_eq!(
             c.witness_policy,
             Some(PathBuf::from("/etc/ledger/witnesses"))
         );
-        let Err(AgentError::Config(problems)) = Config::parse(&format!("{MINIMAL}\nwitness_policy = 3"))
+        let Err(AgentError::Config(problems)) =
+            Config::parse(&format!("{MINIMAL}\nwitness_policy = 3"))
         else {
             panic!("must fail");
         };
-        assert_eq!(problems, ["witness_policy: expected a string, found integer"]);
+        assert_eq!(
+            problems,
+            ["witness_policy: expected a string, found integer"]
+        );
     }
 
     #[test]

@@ -45,8 +45,9 @@ impl WitnessPolicy {
             )));
         }
         let bytes = std::fs::read(path).map_err(io)?;
-        WitnessPolicy::parse(&bytes)
-            .map_err(|e| AgentError::InvalidInput(format!("witness policy {}: {e}", path.display())))
+        WitnessPolicy::parse(&bytes).map_err(|e| {
+            AgentError::InvalidInput(format!("witness policy {}: {e}", path.display()))
+        })
     }
 
     /// Parses policy text; the error names the line (0: the file as a whole).

@@ -37,7 +37,13 @@ fn policy_file(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// An agent uploading over HTTP through `proxy`, with the witness policy, enrolled.
 async fn agent_behind(dir: &std::path::Path, server: &Server, proxy: &Proxy) -> Agent {
-    let text = config_text(dir, &server.log_key().await, &proxy.url, &server.grpc, "http");
+    let text = config_text(
+        dir,
+        &server.log_key().await,
+        &proxy.url,
+        &server.grpc,
+        "http",
+    );
     let text = format!("{text}witness_policy = {:?}\n", policy_file(dir));
     let mut agent = Agent::open(Config::parse(&text).unwrap()).unwrap();
     assert_eq!(agent.witness_policy().map(|p| p.quorum()), Some("two"));
@@ -137,7 +143,11 @@ async fn quorum_not_met_keeps_records_until_cosigned() {
     proxy.set(Mode::Cosign(witnesses()));
     let summary = drain(&mut agent).await;
     assert_eq!(summary.delivered, 12);
-    assert_eq!(server.tree_size().await, size_before, "retries appended nothing");
+    assert_eq!(
+        server.tree_size().await,
+        size_before,
+        "retries appended nothing"
+    );
     let stats = agent.outbox().stats(now_ms()).unwrap();
     assert_eq!(stats.outbox_depth, 0);
     assert!(stats.last_error.is_none());
@@ -246,7 +256,12 @@ mod trust_level {
         let line = c.cosign("example.com/log\n1\nAAAA\n", 7).unwrap();
         forged.push_signature(line.to_note_signature()).unwrap();
         let e = trust
-            .verify_answer(&bytes, &answer(&log, 2, &forged.to_text()), &client, &outbox)
+            .verify_answer(
+                &bytes,
+                &answer(&log, 2, &forged.to_text()),
+                &client,
+                &outbox,
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, AgentError::BadAnswer(_)), "{e}");
@@ -268,7 +283,12 @@ mod trust_level {
         let log = log();
         let mut trust = Trust::new(log.signer.verifier(), dir.path(), None).unwrap();
         let v = trust
-            .verify_answer(&log.entries[1], &answer(&log, 1, &log.note), &client, &outbox)
+            .verify_answer(
+                &log.entries[1],
+                &answer(&log, 1, &log.note),
+                &client,
+                &outbox,
+            )
             .await
             .unwrap();
         assert_eq!(v.index, 1);

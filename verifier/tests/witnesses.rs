@@ -279,7 +279,10 @@ fn receipts_with_a_policy() {
 
     // The receipt's own checks still come first: a wrong entry is invalid whatever the
     // witnesses say.
-    let r = d.write("r2", receipt_text(&tree, 3, &cosign(&note, &[witness(1), witness(2)])));
+    let r = d.write(
+        "r2",
+        receipt_text(&tree, 3, &cosign(&note, &[witness(1), witness(2)])),
+    );
     let wrong = d.write("wrong", &entries[4]);
     let (code, _, _) = run(&[
         "receipt",
