@@ -621,6 +621,11 @@ fn run_package(path: &Path, key: &str, args: &PackageArgs<'_>) -> anyhow::Result
     };
     if let Some(policy) = &policy {
         add_package_witnesses(&mut outcome, policy, pkg, &log);
+        if report.valid && !outcome.valid {
+            outcome.text.push_str(
+                "Overall: INVALID: the package's own checks passed, its witnesses did not.\n",
+            );
+        }
     }
     if let Some(index) = cite {
         add_citation(&mut outcome, pkg, index);
@@ -639,7 +644,11 @@ fn add_package_witnesses(
     match check_witnesses(policy, pkg.checkpoint_note.as_bytes(), log) {
         Ok(verdict) => outcome.add_witnesses(&verdict),
         Err(e) => {
-            let reason = format!("the package's checkpoint: {e}");
+            let detail = match &e {
+                VerifyError::Witnesses(m) => m.clone(),
+                other => other.to_string(),
+            };
+            let reason = format!("the package's checkpoint fails the witness policy: {detail}");
             outcome
                 .text
                 .push_str(&format!("Witnesses: INVALID: {reason}\n"));

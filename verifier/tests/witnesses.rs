@@ -360,5 +360,6 @@ fn packages_with_a_policy() {
     let (code, out, err) = run(&["package", s(&dir), "--key", &vkey, "--policy", s(&policy)]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(out.contains("Witnesses: INVALID"), "{out}");
+    assert!(out.contains("Overall: INVALID"), "{out}");
     assert!(err.contains("W3"), "{err}");
 }
