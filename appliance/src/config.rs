@@ -294,6 +294,19 @@ mod tests {
         assert!(c.witness_policy.is_none());
     }
 
+    /// The configuration table of docs/AGENT.md has a row for every key.
+    #[test]
+    fn every_key_is_in_the_agent_docs() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/AGENT.md");
+        let text = std::fs::read_to_string(path).expect("docs/AGENT.md");
+        for key in KEYS {
+            assert!(
+                text.contains(&format!("| `{key}` |")),
+                "docs/AGENT.md has no configuration row for `{key}`"
+            );
+        }
+    }
+
     #[test]
     fn witness_policy_is_a_path() {
         let c = Config::parse(&format!(
