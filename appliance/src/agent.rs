@@ -19,6 +19,7 @@ use crate::keystore;
 use crate::outbox::{now_ms, Outbox, Recorded, META_APPLIANCE, META_SITE};
 use crate::shared_outbox::SharedOutbox;
 use crate::trust::{load_log_key, Trust};
+use crate::witnesses::WitnessPolicy;
 
 /// Largest JSON input accepted by the `record` commands (a record is at most 65,535
 /// bytes of CBOR; JSON is larger, but not this much).
@@ -27,11 +28,12 @@ pub const MAX_INPUT_BYTES: usize = 1 << 20;
 /// File holding the appliance credential (mode 0600).
 pub const CREDENTIAL_FILE: &str = "credential";
 
-/// The agent: configuration, pinned log key and outbox.
+/// The agent: configuration, pinned log key, witness policy and outbox.
 pub struct Agent {
     config: Config,
     outbox: SharedOutbox,
     log_key: NoteVerifier,
+    witnesses: Option<WitnessPolicy>,
 }
 
 /// Which body schema a JSON input follows.
@@ -102,16 +104,23 @@ fn write_secret(path: &Path, text: &str) -> Result<(), AgentError> {
 }
 
 impl Agent {
-    /// Opens the agent: reads the pinned log key and opens (creating) the outbox. If the
-    /// outbox was enrolled under another identity than the configuration names, refuses.
+    /// Opens the agent: reads the pinned log key and the witness policy (if any) and
+    /// opens (creating) the outbox. If the outbox was enrolled under another identity
+    /// than the configuration names, refuses.
     pub fn open(config: Config) -> Result<Agent, AgentError> {
         let log_key = load_log_key(&config.log_key_file)?;
+        let witnesses = config
+            .witness_policy
+            .as_deref()
+            .map(WitnessPolicy::load)
+            .transpose()?;
         let outbox = Outbox::open(&config.data_dir)?;
         let identity = (outbox.meta(META_SITE)?, outbox.meta(META_APPLIANCE)?);
         let agent = Agent {
             config,
             outbox: SharedOutbox::new(outbox),
             log_key,
+            witnesses,
         };
         if let (Some(site), Some(app)) = identity {
             if site != agent.config.site_id.as_str() || app != agent.config.appliance_id.as_str() {
@@ -148,6 +157,11 @@ impl Agent {
         &self.log_key
     }
 
+    /// The witness policy of `witness_policy`, if configured.
+    pub fn witness_policy(&self) -> Option<&WitnessPolicy> {
+        self.witnesses.as_ref()
+    }
+
     fn credential_path(&self) -> PathBuf {
         self.config.data_dir.join(CREDENTIAL_FILE)
     }
@@ -175,13 +189,16 @@ impl Agent {
         )
     }
 
-    /// The trusted view of the log, starting from the stored checkpoint.
+    /// The trusted view of the log, starting from the stored checkpoint, with the
+    /// witness policy.
     pub fn trust(&self) -> Result<Trust, AgentError> {
-        Trust::new(
+        let stored = self.outbox.lock().checkpoint()?;
+        Ok(Trust::new(
             self.log_key.clone(),
             &self.config.data_dir,
-            self.outbox.lock().checkpoint()?.as_deref(),
-        )
+            stored.as_deref(),
+        )?
+        .with_witnesses(self.witnesses.clone()))
     }
 
     /// Enrols with a one-time token: generates a key, presents it, verifies the

@@ -50,6 +50,12 @@ pub struct Config {
     /// `enrolment_token_file`: one-time token used by `ledger-agent enrol` when
     /// `--token` is not given.
     pub enrolment_token_file: Option<PathBuf>,
+    /// `witness_policy`: a C2SP tlog-policy file (witnesses, groups, quorum). When set,
+    /// a receipt is accepted only if its checkpoint, signed by the pinned log key, is
+    /// cosigned by the policy's quorum; until then the record stays in the outbox and
+    /// the upload is retried ("awaiting witnesses"). The policy's `log` lines are not
+    /// used: `log_key_file` stays the one trusted log key.
+    pub witness_policy: Option<PathBuf>,
 }
 
 const KEYS: &[&str] = &[
@@ -65,6 +71,7 @@ const KEYS: &[&str] = &[
     "checkin_interval_secs",
     "retention_days",
     "enrolment_token_file",
+    "witness_policy",
 ];
 
 /// Checks an `http://` or `https://` URL with a host and nothing after the path.
@@ -136,6 +143,7 @@ impl Config {
         let checkin_interval_secs = fields.integer("checkin_interval_secs", 1, i64::MAX, 60);
         let retention_days = fields.integer("retention_days", 1, i64::MAX, 30);
         let enrolment_token_file = fields.string("enrolment_token_file").map(PathBuf::from);
+        let witness_policy = fields.string("witness_policy").map(PathBuf::from);
 
         match (server_url, log_key_file, site_id, appliance_id) {
             (Some(server_url), Some(log_key_file), Some(site_id), Some(appliance_id))
@@ -154,6 +162,7 @@ impl Config {
                     checkin_interval_secs: checkin_interval_secs as u64,
                     retention_days: retention_days as u64,
                     enrolment_token_file,
+                    witness_policy,
                 })
             }
             _ => Err(AgentError::Config(fields.problems)),
@@ -282,6 +291,41 @@ mod tests {
         assert_eq!(c.checkin_interval_secs, 60);
         assert_eq!(c.retention_days, 30);
         assert!(c.enrolment_token_file.is_none());
+        assert!(c.witness_policy.is_none());
+    }
+
+    /// The configuration table of docs/AGENT.md has a row for every key.
+    #[test]
+    fn every_key_is_in_the_agent_docs() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/AGENT.md");
+        let text = std::fs::read_to_string(path).expect("docs/AGENT.md");
+        for key in KEYS {
+            assert!(
+                text.contains(&format!("| `{key}` |")),
+                "docs/AGENT.md has no configuration row for `{key}`"
+            );
+        }
+    }
+
+    #[test]
+    fn witness_policy_is_a_path() {
+        let c = Config::parse(&format!(
+            "{MINIMAL}\nwitness_policy = \"/etc/ledger/witnesses\""
+        ))
+        .unwrap();
+        assert_eq!(
+            c.witness_policy,
+            Some(PathBuf::from("/etc/ledger/witnesses"))
+        );
+        let Err(AgentError::Config(problems)) =
+            Config::parse(&format!("{MINIMAL}\nwitness_policy = 3"))
+        else {
+            panic!("must fail");
+        };
+        assert_eq!(
+            problems,
+            ["witness_policy: expected a string, found integer"]
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The agent library's one error type. It keeps apart what the caller did wrong
 //! (malformed input, configuration), what the server did wrong (verification failures,
-//! which carry their evidence), local storage failures, and transient network trouble
-//! (the only retryable kind).
+//! which carry their evidence), local storage failures, and the retryable kinds:
+//! transient network trouble, and receipts whose checkpoint the witnesses have not
+//! cosigned enough yet.
 
 use std::path::PathBuf;
 
@@ -40,6 +41,12 @@ pub enum AgentError {
     /// unavailable, timeout). Retrying later is the right thing to do.
     #[error("server unreachable or busy: {0}")]
     Transient(String),
+    /// A receipt's checkpoint is genuinely signed by the log but does not meet the
+    /// `witness_policy` quorum yet. Not a failure of anyone: the record stays in the
+    /// outbox and the upload is retried until the server answers with a checkpoint the
+    /// witnesses have cosigned.
+    #[error("awaiting witnesses: {0}")]
+    AwaitingWitnesses(String),
     /// The server refused a request for a reason that retrying will not fix by itself.
     #[error("server refused: {code}: {message}")]
     Refused { code: String, message: String },
@@ -60,8 +67,18 @@ pub enum AgentError {
 }
 
 impl AgentError {
-    /// True for errors that a later retry may cure (network, busy server).
+    /// True for errors that a later retry may cure (network, busy server, witnesses
+    /// not yet cosigned).
     pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            AgentError::Transient(_) | AgentError::AwaitingWitnesses(_)
+        )
+    }
+
+    /// True for network trouble and a busy server only: another transport or a fresh
+    /// connection may help.
+    pub fn is_transient(&self) -> bool {
         matches!(self, AgentError::Transient(_))
     }
 

@@ -17,6 +17,8 @@
 //!   checkpoints, consistency proofs, check-in);
 //! - [`trust`]: receipt verification (pinned key, inclusion) and checkpoint consistency
 //!   (RFC 9162 §2.1.4), alarms with saved evidence;
+//! - [`witnesses`]: the optional witness policy (C2SP tlog-policy): checkpoints trusted
+//!   only once cosigned by its quorum;
 //! - [`uploader`]: in-order delivery with backoff and jitter, gRPC with HTTP fallback,
 //!   the check-in heartbeat, housekeeping;
 //! - [`config`]: the TOML configuration, every problem reported at once.
@@ -33,6 +35,7 @@ pub mod outbox;
 pub mod shared_outbox;
 pub mod trust;
 pub mod uploader;
+pub mod witnesses;
 
 pub use agent::{parse_input, Agent, InputKind};
 pub use config::{Config, Transport};

@@ -304,9 +304,10 @@ fn run(config: &Option<PathBuf>, until_drained: bool) -> anyhow::Result<()> {
         shutdown_signal(),
     ))?;
     tracing::info!(
-        "uploader stopped: {} records delivered, {} failed attempts",
+        "uploader stopped: {} records delivered, {} failed attempts, {} attempts awaiting witnesses",
         summary.delivered,
-        summary.failed_attempts
+        summary.failed_attempts,
+        summary.awaiting_witnesses
     );
     Ok(())
 }

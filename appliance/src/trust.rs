@@ -13,6 +13,13 @@
 //! Malformed answers, bad signatures and proofs that fail for a checkpoint nobody signed
 //! are not alarms but [`AgentError::BadAnswer`]: nothing is marked delivered and the
 //! upload is retried.
+//!
+//! With a witness policy ([`crate::witnesses`]), a checkpoint signed by the log key is
+//! trusted only once it meets the policy's quorum. One that does not yet is neither
+//! adopted nor compared with the trusted one: receipts on it are
+//! [`AgentError::AwaitingWitnesses`] (retried), and a latest checkpoint without the
+//! quorum is skipped until a cosigned one is served. Every checkpoint that is trusted is
+//! still proven consistent with the trusted view, as without a policy.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -29,6 +36,7 @@ use crate::client::{Answer, Client};
 use crate::error::AgentError;
 use crate::outbox::now_ms;
 use crate::shared_outbox::SharedOutbox;
+use crate::witnesses::WitnessPolicy;
 
 /// Reads the pinned log key (a C2SP verifier key string) from `path`.
 pub fn load_log_key(path: &Path) -> Result<NoteVerifier, AgentError> {
@@ -49,8 +57,11 @@ pub struct Trust {
     latest: Option<SignedCheckpoint>,
     /// Checkpoints (size, root) already proven consistent with `latest`'s history.
     known: HashSet<(u64, Hash)>,
-    /// Checkpoint notes whose log signature was already verified.
+    /// Checkpoint notes whose log signature (and witness quorum, with a policy) was
+    /// already verified.
     notes: HashMap<String, SignedCheckpoint>,
+    /// The witness policy a checkpoint must meet to be trusted, if any.
+    witnesses: Option<WitnessPolicy>,
 }
 
 /// One verified delivery.
@@ -87,7 +98,26 @@ impl Trust {
             latest,
             known,
             notes: HashMap::new(),
+            witnesses: None,
         })
+    }
+
+    /// Requires the witness policy's quorum on every checkpoint trusted from now on.
+    /// The stored checkpoint was trusted when it was stored and stays so.
+    pub fn with_witnesses(mut self, witnesses: Option<WitnessPolicy>) -> Trust {
+        self.witnesses = witnesses;
+        self
+    }
+
+    /// Verifies a checkpoint note: the pinned log key's signature, then the witness
+    /// quorum when a policy is set.
+    fn verify_note(&self, note: &str) -> Result<SignedCheckpoint, AgentError> {
+        let signed = SignedCheckpoint::verify(note.as_bytes(), &self.log)
+            .map_err(|e| AgentError::BadAnswer(e.to_string()))?;
+        if let Some(w) = &self.witnesses {
+            w.check(note, &self.log)?;
+        }
+        Ok(signed)
     }
 
     /// The latest trusted checkpoint.
@@ -121,14 +151,22 @@ impl Trust {
                 answer.index
             )));
         }
-        // The checkpoint signature is verified once per distinct note (a batch shares
-        // one or two), the inclusion proof for every record.
+        // The checkpoint signature (and witness quorum) is verified once per distinct
+        // note (a batch shares one or two), the inclusion proof for every record. A note
+        // awaiting witnesses is not cached: the retry brings a new one.
         let note = receipt.checkpoint_note();
         let signed = match self.notes.get(note) {
             Some(c) => c.clone(),
             None => {
-                let c = SignedCheckpoint::verify(note.as_bytes(), &self.log).map_err(|e| {
-                    AgentError::BadAnswer(format!("receipt for index {}: {e}", answer.index))
+                let c = self.verify_note(note).map_err(|e| match e {
+                    AgentError::BadAnswer(m) => {
+                        AgentError::BadAnswer(format!("receipt for index {}: {m}", answer.index))
+                    }
+                    AgentError::AwaitingWitnesses(m) => AgentError::AwaitingWitnesses(format!(
+                        "receipt for index {}: {m}",
+                        answer.index
+                    )),
+                    other => other,
                 })?;
                 if self.notes.len() >= 64 {
                     self.notes.clear();
@@ -188,6 +226,19 @@ impl Trust {
                     proof.as_deref(),
                 );
                 return Err(alarm.await);
+            }
+        }
+        if let Some(w) = &self.witnesses {
+            match w.check(&note, &self.log) {
+                Ok(()) => {}
+                Err(e @ AgentError::AwaitingWitnesses(_)) => {
+                    tracing::info!("latest checkpoint not trusted yet: {e}");
+                    return Ok(());
+                }
+                Err(AgentError::BadAnswer(m)) => {
+                    return Err(AgentError::BadAnswer(format!("latest checkpoint: {m}")))
+                }
+                Err(e) => return Err(e),
             }
         }
         self.observe(&presented, client, outbox).await?;

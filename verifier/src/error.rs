@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 
+use ledger_core::checkpoint::CheckpointError;
 use ledger_core::proof::ProofError;
 use ledger_core::receipt::ReceiptError;
 
@@ -53,6 +54,13 @@ pub enum VerifyError {
     /// A citation does not match the package it is checked against.
     #[error("citation: {0}")]
     Citation(String),
+    /// A checkpoint note is malformed or not signed by the log key.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// A witness cosignature of a policy witness does not verify, or the checkpoint is
+    /// not the pinned log's (`--policy`).
+    #[error("witnesses: {0}")]
+    Witnesses(String),
 }
 
 impl VerifyError {
@@ -76,8 +84,10 @@ impl VerifyError {
             VerifyError::Inclusion(_)
             | VerifyError::Consistency(_)
             | VerifyError::Timestamp(_)
-            | VerifyError::Citation(_) => true,
+            | VerifyError::Citation(_)
+            | VerifyError::Witnesses(_) => true,
             VerifyError::Receipt(e) => e.is_verification_failure(),
+            VerifyError::Checkpoint(e) => e.is_verification_failure(),
         }
     }
 }

@@ -13,13 +13,16 @@
 //!   completeness, one multiproof of every entry against one signed checkpoint, and the
 //!   checkpoint's timestamp; findings are collected into a [`Report`](package::Report);
 //! - [`citation`]: citation strings for records in reports, checked back against a
-//!   package.
+//!   package;
+//! - [`witnesses`]: witness cosignatures (C2SP tlog-cosignature) on a checkpoint, judged
+//!   by a C2SP tlog-policy file given with `--policy`, the log key still pinned.
 //!
 //! What it deliberately does not do: any network access, async runtime or storage engine
 //! (the dependency tree has neither tokio nor RocksDB; CI checks it); fetching block
 //! headers (they are the auditor's input); verifying Litecoin or Ethereum attestations;
-//! witness cosignatures; proving that a package holds *every* record of a period beyond
-//! the per-appliance sequence ranges it declares (docs/EVIDENCE_PACKAGE.md §9).
+//! witness cosignatures without a policy file (then they are ignored); proving that a
+//! package holds *every* record of a period beyond the per-appliance sequence ranges it
+//! declares (docs/EVIDENCE_PACKAGE.md §9).
 //!
 //! Errors are one [`VerifyError`] enum keeping malformed input, I/O and verification
 //! failures apart; the binary maps them to exit codes 2, 2 and 1.
@@ -32,6 +35,7 @@ pub mod merkle;
 pub mod ots;
 pub mod package;
 pub mod receipt;
+pub mod witnesses;
 pub use ledger_record::utc;
 
 pub use error::VerifyError;

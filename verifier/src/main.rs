@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use ledger_core::checkpoint::SignedCheckpoint;
 use serde_json::{json, Value};
 use verifier::citation::Citation;
 use verifier::files::{load_verifier_key, read_limited, read_text_limited, MAX_SMALL_FILE};
@@ -18,6 +19,7 @@ use verifier::package::{
     Package, Progress, SignatureMode, VerifyOptions,
 };
 use verifier::utc::{format_unix_millis, format_unix_seconds};
+use verifier::witnesses::{check_witnesses, load_policy, LoadedPolicy, WitnessVerdict};
 use verifier::VerifyError;
 
 /// Offline verification of Evidence Ledger proofs, receipts, timestamps and evidence
@@ -77,6 +79,22 @@ enum Command {
         /// The log's verifier key (name+keyid+key), or @FILE.
         #[arg(long)]
         key: String,
+        /// A C2SP tlog-policy file: also require its witness quorum on the receipt's
+        /// checkpoint (the log key stays the pinned --key).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
+    /// Check a signed checkpoint note: the log's signature, and with --policy the
+    /// witness cosignatures and quorum.
+    Checkpoint {
+        /// The checkpoint note file.
+        file: PathBuf,
+        /// The log's verifier key (name+keyid+key), or @FILE.
+        #[arg(long)]
+        key: String,
+        /// A C2SP tlog-policy file whose witness quorum the checkpoint must meet.
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// OpenTimestamps proofs.
     Ots {
@@ -102,6 +120,10 @@ enum Command {
         /// Also print the citation string of the record at this log index.
         #[arg(long)]
         cite: Option<u64>,
+        /// A C2SP tlog-policy file: also require its witness quorum on the package's
+        /// checkpoint (the log key stays the pinned --key).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Check a citation string against an evidence package.
     Cite {
@@ -141,6 +163,8 @@ struct Outcome {
     valid: bool,
     text: String,
     json: Value,
+    /// Why an invalid outcome is invalid, for standard error.
+    reason: Option<String>,
 }
 
 impl Outcome {
@@ -149,7 +173,31 @@ impl Outcome {
             valid: true,
             text,
             json,
+            reason: None,
         }
+    }
+
+    /// Adds a witness verdict: its lines after the text, `"witnesses"` in the JSON, and
+    /// the outcome invalid when the quorum is missed.
+    fn add_witnesses(&mut self, verdict: &WitnessVerdict) {
+        self.text.push_str(&verdict.render_text());
+        if let Value::Object(map) = &mut self.json {
+            map.insert("witnesses".into(), verdict.to_json());
+        }
+        if !verdict.quorum_met {
+            self.invalidate(verdict.failure_reason());
+        }
+    }
+
+    /// Marks the outcome invalid for `reason`.
+    fn invalidate(&mut self, reason: String) {
+        self.valid = false;
+        if let Value::Object(map) = &mut self.json {
+            map.insert("valid".into(), Value::Bool(false));
+            map.insert("error".into(), Value::String(reason.clone()));
+            map.insert("error_kind".into(), Value::String("invalid".into()));
+        }
+        self.reason = Some(reason);
     }
 }
 
@@ -170,6 +218,9 @@ fn main() -> ExitCode {
                 );
             } else {
                 print!("{}", outcome.text);
+            }
+            if let (false, Some(reason)) = (outcome.valid, &outcome.reason) {
+                eprintln!("INVALID: {reason}");
             }
             ExitCode::from(if outcome.valid { 0 } else { 1 })
         }
@@ -219,7 +270,13 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
             root2,
             proof,
         } => run_consistency(*size1, root1, *size2, root2, proof),
-        Command::Receipt { file, entry, key } => run_receipt(file, entry, key),
+        Command::Receipt {
+            file,
+            entry,
+            key,
+            policy,
+        } => run_receipt(file, entry, key, policy.as_deref()),
+        Command::Checkpoint { file, key, policy } => run_checkpoint(file, key, policy.as_deref()),
         Command::Ots { command } => run_ots(command),
         Command::Package {
             path,
@@ -228,13 +285,17 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
             operator_key,
             strict_signatures,
             cite,
+            policy,
         } => run_package(
             path,
             key,
-            block_headers.as_deref(),
-            operator_key.as_deref(),
-            *strict_signatures,
-            *cite,
+            &PackageArgs {
+                block_headers: block_headers.as_deref(),
+                operator_key: operator_key.as_deref(),
+                strict: *strict_signatures,
+                cite: *cite,
+                policy: policy.as_deref(),
+            },
         ),
         Command::Cite {
             citation,
@@ -288,13 +349,26 @@ fn run_consistency(
     ))
 }
 
-fn run_receipt(file: &Path, entry: &Path, key: &str) -> anyhow::Result<Outcome> {
+/// Reads the `--policy` file, if given.
+fn load_policy_arg(policy: Option<&Path>) -> anyhow::Result<Option<LoadedPolicy>> {
+    policy
+        .map(|p| load_policy(p).context("reading the witness policy"))
+        .transpose()
+}
+
+fn run_receipt(
+    file: &Path,
+    entry: &Path,
+    key: &str,
+    policy: Option<&Path>,
+) -> anyhow::Result<Outcome> {
     let log = load_verifier_key(key).context("loading the log key")?;
+    let policy = load_policy_arg(policy)?;
     let receipt = read_limited(file, MAX_SMALL_FILE).context("reading the receipt")?;
     let entry_bytes = read_limited(entry, MAX_SMALL_FILE).context("reading the entry")?;
     let s = verifier::receipt::check_receipt(&receipt, &entry_bytes, &log)
         .with_context(|| format!("checking {}", file.display()))?;
-    Ok(Outcome::valid(
+    let mut outcome = Outcome::valid(
         format!(
             "Receipt valid: the entry (leaf hash {}) is at index {} of log {}, tree size {} with root {}, in a checkpoint signed by {}.\n",
             hash_b64(&s.leaf_hash),
@@ -306,7 +380,43 @@ fn run_receipt(file: &Path, entry: &Path, key: &str) -> anyhow::Result<Outcome> 
         ),
         json!({"valid": true, "origin": s.origin, "index": s.index, "tree_size": s.tree_size,
                "root": hash_b64(&s.root), "leaf_hash": hash_b64(&s.leaf_hash)}),
-    ))
+    );
+    if let Some(policy) = &policy {
+        let note = ledger_core::receipt::Receipt::parse(&receipt)
+            .map_err(VerifyError::from)?
+            .checkpoint_note()
+            .to_owned();
+        let verdict = check_witnesses(policy, note.as_bytes(), &log)
+            .with_context(|| format!("checking the witnesses of {}", file.display()))?;
+        outcome.add_witnesses(&verdict);
+    }
+    Ok(outcome)
+}
+
+fn run_checkpoint(file: &Path, key: &str, policy: Option<&Path>) -> anyhow::Result<Outcome> {
+    let log = load_verifier_key(key).context("loading the log key")?;
+    let policy = load_policy_arg(policy)?;
+    let note = read_limited(file, MAX_SMALL_FILE).context("reading the checkpoint")?;
+    let signed = SignedCheckpoint::verify(&note, &log)
+        .map_err(VerifyError::from)
+        .with_context(|| format!("checking {}", file.display()))?;
+    let mut outcome = Outcome::valid(
+        format!(
+            "Checkpoint valid: log {}, tree size {}, root {}, signed by {}.\n",
+            signed.origin(),
+            signed.size(),
+            hash_b64(signed.root()),
+            log.verifier_key()
+        ),
+        json!({"valid": true, "origin": signed.origin(), "size": signed.size(),
+               "root": hash_b64(signed.root())}),
+    );
+    if let Some(policy) = &policy {
+        let verdict = check_witnesses(policy, &note, &log)
+            .with_context(|| format!("checking the witnesses of {}", file.display()))?;
+        outcome.add_witnesses(&verdict);
+    }
+    Ok(outcome)
 }
 
 fn run_cite(citation: &str, package: &Path, key: &str) -> anyhow::Result<Outcome> {
@@ -444,15 +554,25 @@ impl Progress for Bar {
 /// Packages with fewer records verify in about a second; no bar for them.
 const PROGRESS_THRESHOLD: usize = 50_000;
 
-fn run_package(
-    path: &Path,
-    key: &str,
-    block_headers: Option<&Path>,
-    operator_key: Option<&str>,
+/// The options of the `package` command besides the path and the log key.
+struct PackageArgs<'a> {
+    block_headers: Option<&'a Path>,
+    operator_key: Option<&'a str>,
     strict: bool,
     cite: Option<u64>,
-) -> anyhow::Result<Outcome> {
+    policy: Option<&'a Path>,
+}
+
+fn run_package(path: &Path, key: &str, args: &PackageArgs<'_>) -> anyhow::Result<Outcome> {
+    let PackageArgs {
+        block_headers,
+        operator_key,
+        strict,
+        cite,
+        policy,
+    } = *args;
     let log = load_verifier_key(key).context("loading the log key")?;
+    let policy = load_policy_arg(policy)?;
     let headers = match block_headers {
         Some(p) => Some(
             verifier::ots::parse_headers(&read_text(p, "the block headers")?)
@@ -497,11 +617,47 @@ fn run_package(
         valid: report.valid,
         text: report.render_text(),
         json: serde_json::to_value(&report)?,
+        reason: None,
     };
+    if let Some(policy) = &policy {
+        add_package_witnesses(&mut outcome, policy, pkg, &log);
+        if report.valid && !outcome.valid {
+            outcome.text.push_str(
+                "Overall: INVALID: the package's own checks passed, its witnesses did not.\n",
+            );
+        }
+    }
     if let Some(index) = cite {
         add_citation(&mut outcome, pkg, index);
     }
     Ok(outcome)
+}
+
+/// The witnesses of the package's checkpoint. A failure here is one more reason the
+/// package is invalid, reported beside the package's own findings.
+fn add_package_witnesses(
+    outcome: &mut Outcome,
+    policy: &LoadedPolicy,
+    pkg: &Package,
+    log: &ledger_core::note::NoteVerifier,
+) {
+    match check_witnesses(policy, pkg.checkpoint_note.as_bytes(), log) {
+        Ok(verdict) => outcome.add_witnesses(&verdict),
+        Err(e) => {
+            let detail = match &e {
+                VerifyError::Witnesses(m) => m.clone(),
+                other => other.to_string(),
+            };
+            let reason = format!("the package's checkpoint fails the witness policy: {detail}");
+            outcome
+                .text
+                .push_str(&format!("Witnesses: INVALID: {reason}\n"));
+            if let Value::Object(map) = &mut outcome.json {
+                map.insert("witnesses".into(), json!({"error": reason}));
+            }
+            outcome.invalidate(reason);
+        }
+    }
 }
 
 /// Whether the package holds an entry at `index` (version 2: one segment at a time).

@@ -82,12 +82,12 @@ impl Deliverer {
         }
         match self.send_grpc(&batches).await {
             (n, None) => Ok(n),
-            (0, Some(e)) if e.is_retryable() => {
+            (0, Some(e)) if e.is_transient() => {
                 tracing::warn!("gRPC upload failed ({e}); falling back to HTTP");
                 self.http_until = Some(Instant::now() + HTTP_FALLBACK_PERIOD);
                 self.send_http(&batches).await
             }
-            (n, Some(e)) if n > 0 && e.is_retryable() => Ok(n),
+            (n, Some(e)) if n > 0 && e.is_transient() => Ok(n),
             (_, Some(e)) => Err(e),
         }
     }

@@ -63,6 +63,9 @@ pub struct RunOptions {
 pub struct RunSummary {
     pub delivered: u64,
     pub failed_attempts: u64,
+    /// Attempts whose receipts were genuine but whose checkpoint did not meet the
+    /// witness quorum yet (`witness_policy`); the records stayed in the outbox.
+    pub awaiting_witnesses: u64,
 }
 
 /// Runs the uploader until `shutdown` resolves (or, with `until_drained`, until the
@@ -85,7 +88,8 @@ pub async fn run(
     let client = agent.client();
     let stored = outbox.call(|o| o.checkpoint()).await?;
     let config = agent.config().clone();
-    let trust = Trust::new(agent.log_key().clone(), &config.data_dir, stored.as_deref())?;
+    let trust = Trust::new(agent.log_key().clone(), &config.data_dir, stored.as_deref())?
+        .with_witnesses(agent.witness_policy().cloned());
     let checkin = tokio::spawn(checkin_loop(
         outbox.clone(),
         Client::new(&config.server_url, None, Some(credential)),
@@ -192,10 +196,20 @@ impl Uploader {
                 e
                 @ (AgentError::Outbox { .. } | AgentError::KeyFile { .. } | AgentError::Io { .. }),
             ) => Err(e),
+            Err(e @ AgentError::AwaitingWitnesses(_)) => {
+                // Not a failure: the log has the records, the witnesses have not
+                // cosigned a checkpoint covering them yet. Retried with backoff; the
+                // answers then are duplicates with the cosigned checkpoint.
+                tracing::info!("{e}; the records stay in the outbox, will retry");
+                self.summary.awaiting_witnesses += 1;
+                let message = e.to_string();
+                let _ = self.outbox.call(move |o| o.set_last_error(&message)).await;
+                Ok(Step::Pause(self.backoff.next_delay()))
+            }
             Err(e) => {
                 tracing::warn!("upload failed, will retry: {e}");
                 self.count_failure(&e).await;
-                if matches!(e, AgentError::Transient(_)) {
+                if e.is_transient() {
                     self.deliverer.reset_grpc();
                 }
                 Ok(Step::Pause(self.backoff.next_delay()))
