@@ -41,7 +41,7 @@ pub async fn checkpoint(
     size: Option<u64>,
 ) -> Result<Arc<CheckpointInfo>, AppError> {
     let Some(size) = size else {
-        return Ok(state.anchoring.published());
+        return latest_for_clients(state).await;
     };
     let latest = state.log.latest();
     if size == latest.size {
@@ -64,6 +64,26 @@ pub async fn checkpoint(
     }))
 }
 
+/// The latest checkpoint clients are given: without witnesses the log's; with them
+/// the latest cosigned one, unless log-only checkpoints beyond it were handed out
+/// (fail-open receipts, or nothing cosigned yet) — then the log's own of that size, so
+/// the answer never shrinks.
+async fn latest_for_clients(state: &Arc<AppState>) -> Result<Arc<CheckpointInfo>, AppError> {
+    let Some(w) = &state.witnessing else {
+        return Ok(state.log.latest());
+    };
+    let floor = w.gate.log_only_floor();
+    match w.gate.latest() {
+        Some(c) if c.size >= floor => Ok(c),
+        _ if floor == 0 => {
+            let latest = state.log.latest();
+            w.gate.handed_out_log_only(latest.size);
+            Ok(latest)
+        }
+        _ => Box::pin(checkpoint(state, Some(floor))).await,
+    }
+}
+
 /// The `.tlog-proof` receipt of entry `index` against the checkpoint of `size` (or the
 /// latest).
 pub async fn receipt(
@@ -75,6 +95,9 @@ pub async fn receipt(
     if size.is_none() && index >= cp.size {
         // Not yet covered by a checkpoint that met the witness quorum: the log's own.
         cp = state.log.latest();
+        if let Some(w) = &state.witnessing {
+            w.gate.handed_out_log_only(cp.size);
+        }
     }
     if index >= cp.size {
         return Err(AppError::not_found(format!(

@@ -118,5 +118,7 @@ in
       description = "Delivered records older than this are pruned from the outbox. Default (null): 30."; } // int 1 null)
     { key = "enrolment_token_file"; type = "absPath"; default = null; secret = true;
       description = "File with the one-time enrolment token used by `ledger-agent enrol` when --token is not given. A secret: give a path outside the Nix store (e.g. provisioned by agenix/sops-nix or by hand, mode 0400)."; }
+    { key = "witness_policy"; type = "absPath"; default = null;
+      description = "C2SP tlog-policy file: a receipt is accepted only once its checkpoint is cosigned by the policy's witness quorum (docs/WITNESSES.md). Default (null): no witnesses required."; }
   ];
 }

@@ -61,6 +61,7 @@ let
     checkin_interval_secs = 30;
     retention_days = 14;
     enrolment_token_file = "${dir}/enrolment-token";
+    witness_policy = "${dir}/agent-witnesses.policy";
   };
 
   sameKeys = what: a: b:

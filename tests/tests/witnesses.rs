@@ -217,8 +217,11 @@ async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_re
             && delivered(std::slice::from_ref(&strict)) == [10]
     })
     .await;
-    assert!(cosigners(&plain, &s, 1, 10).iter().all(|&n| n >= 2));
-    assert!(cosigners(&strict, &s, 1, 10).iter().all(|&n| n >= 2));
+    let early = (cosigners(&plain, &s, 1, 10), cosigners(&strict, &s, 1, 10));
+    assert!(
+        early.0.iter().chain(&early.1).all(|&n| n >= 2),
+        "cosigners per receipt: {early:?}"
+    );
 
     s.witnesses[0].kill();
     s.witnesses[1].kill();
@@ -245,8 +248,8 @@ async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_re
     assert_eq!(delivered(std::slice::from_ref(&strict)), [10]);
     assert!(strict.stats().outbox_depth >= 10);
     // ledger-verify with the policy refuses a log-only receipt.
-    let (_, _, receipt) = plain.delivery(15).expect("delivered");
-    let verdict = verify_receipt_with_policy(root.path(), &s, &receipt);
+    let (record, _, receipt) = plain.delivery(15).expect("delivered");
+    let verdict = verify_receipt_with_policy(root.path(), &s, &record, &receipt);
     assert_eq!(verdict.0, Some(1), "ledger-verify: {}", verdict.1);
 
     // The quorum back: the strict agent's retries get cosigned receipts.
@@ -264,16 +267,25 @@ async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_re
 
 /// Runs `ledger-verify receipt` with the setup's policy on `receipt`: exit code and
 /// output.
-fn verify_receipt_with_policy(root: &Path, s: &Setup, receipt: &str) -> (Option<i32>, String) {
+fn verify_receipt_with_policy(
+    root: &Path,
+    s: &Setup,
+    record: &[u8],
+    receipt: &str,
+) -> (Option<i32>, String) {
     let file = root.join("receipt.tlog-proof");
     std::fs::write(&file, receipt).expect("receipt file");
+    let entry = root.join("record.bin");
+    std::fs::write(&entry, record).expect("record file");
     let key = root.join("log.vkey");
     std::fs::write(&key, format!("{}\n", s.log_vkey)).expect("log key file");
     let out = std::process::Command::new(locate("LEDGER_VERIFY_BIN", "ledger-verify"))
         .arg("receipt")
         .arg(&file)
+        .arg("--entry")
+        .arg(&entry)
         .arg("--key")
-        .arg(&key)
+        .arg(format!("@{}", key.display()))
         .arg("--policy")
         .arg(&s.policy_file)
         .output()
@@ -376,7 +388,7 @@ async fn a_forked_checkpoint_signed_by_the_log_gets_no_cosignature() {
         .arg("checkpoint")
         .arg(&file)
         .arg("--key")
-        .arg(&key_file)
+        .arg(format!("@{}", key_file.display()))
         .arg("--policy")
         .arg(&s.policy_file)
         .output()

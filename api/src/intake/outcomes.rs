@@ -125,7 +125,14 @@ impl Pending {
         let retry_after_secs = self.intake.config.retry_after_secs;
         let cp = match gate.cover(end).await {
             Cover::Cosigned(cp) => cp,
-            Cover::LogOnly => return Ok(()),
+            Cover::LogOnly => {
+                let sizes = self
+                    .outcomes
+                    .iter()
+                    .filter_map(|o| o.as_ref()?.as_ref().ok());
+                gate.handed_out_log_only(sizes.map(|a| a.checkpoint.size).max().unwrap_or(0));
+                return Ok(());
+            }
             Cover::NotInTime => return Err(IntakeError::WitnessQuorum { retry_after_secs }),
         };
         let (log, size) = (self.intake.log.clone(), cp.size);

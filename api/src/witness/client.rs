@@ -34,8 +34,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 struct Known {
     /// The size the witness last cosigned, as far as the log knows.
     size: u64,
-    /// No request before this instant (request spacing, back-off, permanent errors).
-    not_before: Option<Instant>,
+    /// The witness sits out rounds until this instant (back-off, permanent errors).
+    blocked_until: Option<Instant>,
+    /// The next request slot under the requests-per-day budget: a round waits for it
+    /// when it comes before the round's deadline.
+    next_slot: Option<Instant>,
     /// The current back-off, doubled on each failure in a row.
     backoff: Duration,
     /// Set while a request is out, so a slow witness never has two.
@@ -63,9 +66,12 @@ pub struct WitnessClient {
 pub enum Exchange {
     /// Verified cosignature lines of this witness for the checkpoint.
     Cosigned(Vec<NoteSignature>),
-    /// Not sent now: busy, spaced out, backing off, or its size is beyond this
-    /// checkpoint.
-    Skipped,
+    /// Not sent now, for no fault of the witness: its previous request is still out,
+    /// or its next request slot under the daily budget comes after the deadline.
+    NotYet,
+    /// Not sent: the witness is backing off or left alone after a permanent error, or
+    /// the size it holds is beyond this checkpoint.
+    Blocked,
     Failed,
 }
 
@@ -114,15 +120,18 @@ impl WitnessClient {
         self.known().permanent.clone()
     }
 
-    /// Whether a request may go out now; marks the witness busy if so.
-    fn try_start(&self, size: u64) -> bool {
+    /// Whether a request may go out now (`None`, and the witness is marked busy) or
+    /// why not.
+    fn try_start(&self, size: u64) -> Option<Exchange> {
         let mut k = self.known();
-        let waiting = k.not_before.is_some_and(|t| Instant::now() < t);
-        if k.busy || waiting || k.size > size {
-            return false;
+        if k.busy {
+            return Some(Exchange::NotYet);
+        }
+        if k.blocked_until.is_some_and(|t| Instant::now() < t) || k.size > size {
+            return Some(Exchange::Blocked);
         }
         k.busy = true;
-        true
+        None
     }
 
     /// Takes one request from the budget: waits for the spacing if it ends within
@@ -131,11 +140,11 @@ impl WitnessClient {
         let at = {
             let mut k = self.known();
             let now = Instant::now();
-            let at = k.not_before.map_or(now, |t| t.max(now));
+            let at = k.next_slot.map_or(now, |t| t.max(now));
             if at >= deadline {
                 return false;
             }
-            k.not_before = Some(at + self.spacing);
+            k.next_slot = Some(at + self.spacing);
             at
         };
         tokio::time::sleep_until(at.into()).await;
@@ -145,14 +154,14 @@ impl WitnessClient {
     /// Sends `checkpoint` to this witness, recovering once from a `409` that tells its
     /// size, and answers its verified cosignature lines.
     pub async fn exchange(&self, log: &Arc<Log>, checkpoint: &CheckpointInfo) -> Exchange {
-        if !self.try_start(checkpoint.size) {
-            return Exchange::Skipped;
+        if let Some(not_sent) = self.try_start(checkpoint.size) {
+            return not_sent;
         }
         let deadline = Instant::now() + self.timeout;
         let mut result = Exchange::Failed;
         for _attempt in 0..2 {
             if !self.spend(deadline).await {
-                result = Exchange::Skipped;
+                result = Exchange::NotYet;
                 break;
             }
             let old = self.known().size;
@@ -270,7 +279,7 @@ impl WitnessClient {
         self.counters.count(Outcome::Permanent);
         let mut k = self.known();
         k.permanent = Some(format!("{status}: {why}"));
-        k.not_before = Some(Instant::now() + PERMANENT_RETRY);
+        k.blocked_until = Some(Instant::now() + PERMANENT_RETRY);
     }
 
     fn transient(&self, why: String) {
@@ -287,7 +296,7 @@ impl WitnessClient {
                 .min(MAX_BACKOFF)
         });
         let until = Instant::now() + k.backoff;
-        k.not_before = Some(k.not_before.map_or(until, |t| t.max(until)));
+        k.blocked_until = Some(k.blocked_until.map_or(until, |t| t.max(until)));
     }
 }
 

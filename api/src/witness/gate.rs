@@ -1,6 +1,7 @@
 //! The gate appends pass on their way out: wait for a cosigned checkpoint that covers
 //! them. The witness rounds publish into it; the intake only reads it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,15 +36,37 @@ pub struct Gate {
     rx: watch::Receiver<Witnessed>,
     fail_closed: bool,
     max_wait: Duration,
+    /// The largest log-only checkpoint handed out: receipts while the quorum was not
+    /// met, reads before anything was cosigned. `/checkpoint` never answers below it,
+    /// so no client sees the log's latest checkpoint shrink.
+    log_only_floor: Arc<AtomicU64>,
 }
 
 impl Gate {
-    pub fn new(rx: watch::Receiver<Witnessed>, fail_closed: bool, max_wait: Duration) -> Gate {
+    /// `floor`: the log's size at start, which log-only receipts of an earlier run may
+    /// have reached.
+    pub fn new(
+        rx: watch::Receiver<Witnessed>,
+        fail_closed: bool,
+        max_wait: Duration,
+        floor: u64,
+    ) -> Gate {
         Gate {
             rx,
             fail_closed,
             max_wait,
+            log_only_floor: Arc::new(AtomicU64::new(floor)),
         }
+    }
+
+    /// Notes that a log-only checkpoint of `size` leaves was handed out.
+    pub fn handed_out_log_only(&self, size: u64) {
+        self.log_only_floor.fetch_max(size, Ordering::Relaxed);
+    }
+
+    /// The size `/checkpoint` must not answer below.
+    pub fn log_only_floor(&self) -> u64 {
+        self.log_only_floor.load(Ordering::Relaxed)
     }
 
     pub fn fail_closed(&self) -> bool {
@@ -93,7 +116,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn fail_closed_waits_for_a_covering_checkpoint_or_gives_up() {
         let (tx, rx) = watch::channel(Witnessed::default());
-        let gate = Gate::new(rx, true, Duration::from_secs(5));
+        let gate = Gate::new(rx, true, Duration::from_secs(5), 0);
         let waiting = tokio::spawn({
             let gate = gate.clone();
             async move { gate.cover(10).await }
@@ -118,7 +141,7 @@ mod tests {
             checkpoint: Some(cp(3)),
             quorum_met: true,
         });
-        let gate = Gate::new(rx, false, Duration::from_secs(3600));
+        let gate = Gate::new(rx, false, Duration::from_secs(3600), 0);
         let waiting = tokio::spawn({
             let gate = gate.clone();
             async move { gate.cover(10).await }

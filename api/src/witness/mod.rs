@@ -19,8 +19,9 @@ pub mod client;
 pub mod gate;
 pub mod metrics;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +48,15 @@ const POLL: Duration = Duration::from_millis(2);
 
 /// Pause after a round that missed the quorum before the next one.
 const AFTER_MISS: Duration = Duration::from_millis(50);
+
+/// How a round ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    Met,
+    Missed,
+    /// Neither: the witnesses that could still meet the quorum were not asked now.
+    NotYet,
+}
 
 /// Why witnessing could not start.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +138,12 @@ impl Witnessing {
             policy,
             witnesses,
             tx,
-            gate: Gate::new(rx, settings.fail_closed, settings.max_wait),
+            gate: Gate::new(
+                rx,
+                settings.fail_closed,
+                settings.max_wait,
+                log.latest().size,
+            ),
             state_db,
             rounds: RoundCounters::default(),
         })))
@@ -142,8 +157,10 @@ impl Witnessing {
         self.tx.borrow().quorum_met
     }
 
-    /// One round on `checkpoint`: true when the quorum was met and it was published.
-    async fn round(self: &Arc<Self>, log: &Arc<Log>, checkpoint: Arc<CheckpointInfo>) -> bool {
+    /// One round on `checkpoint`: published when the quorum was met; missed when the
+    /// witnesses that failed leave too few to meet it; otherwise not yet decided (the
+    /// others were busy or out of request budget), which changes nothing.
+    async fn round(self: &Arc<Self>, log: &Arc<Log>, checkpoint: Arc<CheckpointInfo>) -> Round {
         let (tx, mut rx) = mpsc::unbounded_channel();
         for i in 0..self.witnesses.len() {
             let (me, log, cp, tx) = (self.clone(), log.clone(), checkpoint.clone(), tx.clone());
@@ -154,16 +171,26 @@ impl Witnessing {
         }
         drop(tx);
         let mut cosigned: BTreeMap<usize, Vec<NoteSignature>> = BTreeMap::new();
+        let mut not_failed: BTreeSet<usize> = (0..self.witnesses.len()).collect();
         loop {
             if self.policy.is_met_by(&cosigned.keys().copied().collect()) {
-                return self.publish(&checkpoint, cosigned).await;
+                return match self.publish(&checkpoint, cosigned).await {
+                    true => Round::Met,
+                    false => Round::Missed,
+                };
+            }
+            if !self.policy.is_met_by(&not_failed) {
+                return Round::Missed;
             }
             match rx.recv().await {
                 Some((i, Exchange::Cosigned(lines))) => {
                     cosigned.insert(i, lines);
                 }
-                Some(_) => {}
-                None => return false,
+                Some((i, Exchange::Failed | Exchange::Blocked)) => {
+                    not_failed.remove(&i);
+                }
+                Some((_, Exchange::NotYet)) => {}
+                None => return Round::NotYet,
             }
         }
     }
@@ -304,19 +331,19 @@ pub async fn run(witnessing: Arc<Witnessing>, log: Arc<Log>, mut stop: watch::Re
         let witnessed = witnessing.gate.latest().map_or(0, |c| c.size);
         let pause = if latest.size == 0 || latest.size <= witnessed {
             POLL
-        } else if witnessing.round(&log, latest).await {
-            witnessing
-                .rounds
-                .met
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Duration::ZERO
         } else {
-            witnessing
-                .rounds
-                .missed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            witnessing.missed();
-            AFTER_MISS
+            match witnessing.round(&log, latest).await {
+                Round::Met => {
+                    witnessing.rounds.met.fetch_add(1, Ordering::Relaxed);
+                    Duration::ZERO
+                }
+                Round::Missed => {
+                    witnessing.rounds.missed.fetch_add(1, Ordering::Relaxed);
+                    witnessing.missed();
+                    AFTER_MISS
+                }
+                Round::NotYet => POLL,
+            }
         };
         if !pause.is_zero() {
             tokio::select! {
