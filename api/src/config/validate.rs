@@ -26,6 +26,7 @@ impl Config {
             };
         }
         let anchor = anchor_settings(&mut p, &raw);
+        let witness = witness_settings(&mut p, &raw);
         let data_dir = data_dir(&mut p, raw.data_dir);
         let origin = origin(&mut p, raw.origin);
         let (http_listen, grpc_listen) = listeners(
@@ -53,15 +54,6 @@ impl Config {
         let delay = int!(sequencer_max_delay_ms);
         let queue = int!(sequencer_queue_capacity);
         let min_free_disk_mb = int!(min_free_disk_mb);
-        let witness = WitnessSettings {
-            policy: raw.witness_policy.clone(),
-            fail_closed: raw
-                .witness_fail_closed
-                .unwrap_or(TABLE.witness_fail_closed.bool_default()),
-            timeout: Duration::from_millis(int!(witness_timeout_ms)),
-            requests_per_day: int!(witness_requests_per_day),
-            max_wait: Duration::from_millis(int!(witness_max_wait_ms)),
-        };
         let checkin_interval = int!(checkin_interval_secs);
         let stale_after = int!(stale_after_missed_checkins);
         let promotion_min_occurrences = int!(promotion_min_occurrences);
@@ -102,6 +94,31 @@ impl Config {
             promotion_min_occurrences,
             promotion_min_success_rate: rate,
         })
+    }
+}
+
+/// Validates the `witness_*` settings.
+fn witness_settings(p: &mut Vec<String>, raw: &RawConfig) -> WitnessSettings {
+    WitnessSettings {
+        policy: raw.witness_policy.clone(),
+        fail_closed: raw
+            .witness_fail_closed
+            .unwrap_or(TABLE.witness_fail_closed.bool_default()),
+        timeout: Duration::from_millis(ranged(
+            p,
+            &TABLE.witness_timeout_ms,
+            raw.witness_timeout_ms,
+        )),
+        requests_per_day: ranged(
+            p,
+            &TABLE.witness_requests_per_day,
+            raw.witness_requests_per_day,
+        ),
+        max_wait: Duration::from_millis(ranged(
+            p,
+            &TABLE.witness_max_wait_ms,
+            raw.witness_max_wait_ms,
+        )),
     }
 }
 
