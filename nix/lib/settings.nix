@@ -74,13 +74,13 @@ in
     { key = "witness_policy"; type = "absPath"; default = null;
       description = "C2SP tlog-policy file naming the witnesses (with submission URLs) that cosign checkpoints and the quorum; receipts, /checkpoint and anchors then use the latest checkpoint meeting it. Default (null): no witnesses."; }
     { key = "witness_fail_closed"; type = "bool"; default = null;
-      description = "Answer appends only once a cosigned checkpoint covers them (503 after witness_max_wait_ms); false falls back to log-only receipts while the quorum is not met. Default (null): false."; }
+      description = "Answer appends only once a cosigned checkpoint covers them (503 after witness_max_wait_ms); false answers at once, over the latest cosigned checkpoint if it covers the records, else over the log's own. Default (null): false."; }
     ({ key = "witness_timeout_ms"; default = null;
       description = "Timeout of each add-checkpoint request, in milliseconds. Default (null): 1000."; } // int 10 60000)
     ({ key = "witness_requests_per_day"; default = null;
-      description = "Most add-checkpoint requests per witness per day. Default (null): 864000."; } // int 1 86400000)
+      description = "Most add-checkpoint requests per witness per day. Default (null): 8640000 (100 a second, for witnesses run for this log; public witnesses ask for far fewer)."; } // int 1 86400000)
     ({ key = "witness_max_wait_ms"; default = null;
-      description = "How long an append waits for a covering cosigned checkpoint, in milliseconds. Default (null): 5000."; } // int 0 600000)
+      description = "Fail-closed: how long an append waits for a covering cosigned checkpoint before the 503, in milliseconds. Default (null): 5000."; } // int 0 600000)
     # Contract C, fleet (issue 7, another work stream).
     ({ key = "checkin_interval_secs"; default = null; pending = "fleet";
       description = "Check-in period the appliances are expected to keep, in seconds. Default (null): 60."; } // int 1 null)

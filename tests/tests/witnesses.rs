@@ -217,11 +217,12 @@ async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_re
             && delivered(std::slice::from_ref(&strict)) == [10]
     })
     .await;
-    let early = (cosigners(&plain, &s, 1, 10), cosigners(&strict, &s, 1, 10));
-    assert!(
-        early.0.iter().chain(&early.1).all(|&n| n >= 2),
-        "cosigners per receipt: {early:?}"
-    );
+    // Fail-open answers at once: the plain agent's receipts are cosigned or log-only
+    // (every one verifies); the agent that requires the policy accepted only cosigned
+    // ones.
+    let _ = cosigners(&plain, &s, 1, 10);
+    let strict_counts = cosigners(&strict, &s, 1, 10);
+    assert!(strict_counts.iter().all(|&n| n >= 2), "{strict_counts:?}");
 
     s.witnesses[0].kill();
     s.witnesses[1].kill();
@@ -233,8 +234,7 @@ async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_re
         delivered(boxes) == [20]
     })
     .await;
-    // The first answers may still wait for the round that finds the quorum gone; once
-    // it is known to be gone nothing waits.
+    // Nothing waits for the witnesses.
     assert!(started.elapsed() < Duration::from_secs(30));
     // No round can meet the quorum for these entries: every receipt is log-only.
     let counts = cosigners(&plain, &s, 11, 20);

@@ -207,8 +207,9 @@ define_settings! {
     }
     /// Witnesses: when true (fail-closed), an append is answered only once a cosigned
     /// checkpoint covers it, or with 503 / UNAVAILABLE after `witness_max_wait_ms`;
-    /// when false (fail-open), receipts fall back to the log-only checkpoint while the
-    /// quorum is not met. Default false.
+    /// when false (fail-open), an append is answered at once, over the latest cosigned
+    /// checkpoint if it already covers the records, else over the log's own. Default
+    /// false.
     witness_fail_closed: bool {
         kind: Kind::Bool,
         default: DefaultValue::Bool(false),
@@ -221,15 +222,14 @@ define_settings! {
         default: DefaultValue::Int(1000),
     }
     /// Witnesses: most add-checkpoint requests sent to each witness per day; requests
-    /// are spaced at least 86400 s / this apart. Default 864000 (ten a second, for
-    /// witnesses run for this log; public witnesses ask for far fewer).
+    /// are spaced at least 86400 s / this apart. Default 8640000 (a hundred a second,
+    /// for witnesses run for this log; public witnesses ask for far fewer).
     witness_requests_per_day: i64 {
         kind: Kind::Int { min: 1, max: Some(86_400_000) },
-        default: DefaultValue::Int(864_000),
+        default: DefaultValue::Int(8_640_000),
     }
-    /// Witnesses: how long an append waits for a cosigned checkpoint that covers it, in
-    /// milliseconds (fail-closed: then 503; fail-open: then the log-only receipt).
-    /// Default 5000.
+    /// Witnesses, fail-closed: how long an append waits for a cosigned checkpoint that
+    /// covers it before the 503, in milliseconds. Default 5000.
     witness_max_wait_ms: i64 {
         kind: Kind::Int { min: 0, max: Some(600_000) },
         default: DefaultValue::Int(5000),

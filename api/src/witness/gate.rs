@@ -13,8 +13,7 @@ use tokio::sync::watch;
 pub struct Witnessed {
     /// The latest checkpoint that met the policy, with the cosignatures merged in.
     pub checkpoint: Option<Arc<CheckpointInfo>>,
-    /// Whether the latest round met the quorum. In fail-open mode, appends stop waiting
-    /// as soon as it is false.
+    /// Whether the latest round met the quorum (`/healthz`, `/metrics`).
     pub quorum_met: bool,
 }
 
@@ -23,7 +22,8 @@ pub struct Witnessed {
 pub enum Cover {
     /// A cosigned checkpoint of at least the asked size.
     Cosigned(Arc<CheckpointInfo>),
-    /// Fail-open: the quorum is not met (or not in time); answer with the log's own.
+    /// Fail-open: no cosigned checkpoint covers the records yet; answer with the log's
+    /// own.
     LogOnly,
     /// Fail-closed: no cosigned checkpoint in time; the records are durable, the client
     /// retries and gets them as duplicates with their receipts.
@@ -78,24 +78,25 @@ impl Gate {
         self.rx.borrow().checkpoint.clone()
     }
 
-    /// Waits, at most `max_wait`, for a cosigned checkpoint of at least `size` leaves.
-    /// Fail-open returns at once when the latest round missed the quorum, so a
-    /// witness outage costs appends no latency.
+    /// A cosigned checkpoint of at least `size` leaves. Fail-closed waits for one, at
+    /// most `max_wait`. Fail-open never waits: the latest cosigned checkpoint when it
+    /// already covers `size`, else the log's own, so witnesses cost appends no latency.
     pub async fn cover(&self, size: u64) -> Cover {
+        let covers = move |w: &Witnessed| w.checkpoint.as_ref().is_some_and(|c| c.size >= size);
+        if !self.fail_closed {
+            return match self.rx.borrow().checkpoint.clone() {
+                Some(c) if c.size >= size => Cover::Cosigned(c),
+                _ => Cover::LogOnly,
+            };
+        }
         let mut rx = self.rx.clone();
-        let fail_closed = self.fail_closed;
-        let ready = move |w: &Witnessed| {
-            w.checkpoint.as_ref().is_some_and(|c| c.size >= size) || (!fail_closed && !w.quorum_met)
-        };
-        let waited = tokio::time::timeout(self.max_wait, rx.wait_for(ready)).await;
-        let covering = match waited {
-            Ok(Ok(w)) => w.checkpoint.clone().filter(|c| c.size >= size),
-            _ => None,
-        };
-        match covering {
-            Some(c) => Cover::Cosigned(c),
-            None if fail_closed => Cover::NotInTime,
-            None => Cover::LogOnly,
+        let waited = tokio::time::timeout(self.max_wait, rx.wait_for(covers)).await;
+        match waited {
+            Ok(Ok(w)) => w
+                .checkpoint
+                .clone()
+                .map_or(Cover::NotInTime, Cover::Cosigned),
+            _ => Cover::NotInTime,
         }
     }
 }
@@ -136,25 +137,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn fail_open_stops_waiting_when_the_quorum_is_lost() {
+    async fn fail_open_never_waits() {
         let (tx, rx) = watch::channel(Witnessed {
             checkpoint: Some(cp(3)),
             quorum_met: true,
         });
         let gate = Gate::new(rx, false, Duration::from_secs(3600), 0);
-        let waiting = tokio::spawn({
-            let gate = gate.clone();
-            async move { gate.cover(10).await }
-        });
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        tx.send_replace(Witnessed {
-            checkpoint: Some(cp(3)),
-            quorum_met: false,
-        });
-        assert!(matches!(waiting.await.unwrap(), Cover::LogOnly));
-        // Nothing is waited for while the quorum stays lost.
         let started = tokio::time::Instant::now();
         assert!(matches!(gate.cover(10).await, Cover::LogOnly));
+        assert!(matches!(gate.cover(3).await, Cover::Cosigned(c) if c.size == 3));
+        tx.send_replace(Witnessed {
+            checkpoint: Some(cp(12)),
+            quorum_met: true,
+        });
+        assert!(matches!(gate.cover(10).await, Cover::Cosigned(c) if c.size == 12));
         assert_eq!(started.elapsed(), Duration::ZERO);
     }
 }

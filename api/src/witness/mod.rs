@@ -128,8 +128,8 @@ impl Witnessing {
             ));
         }
         let stored = restore(&state_db, log, &policy);
-        // Optimistic until the first round says otherwise: fail-open appends at start
-        // wait for that round rather than falling back at once.
+        // Optimistic until the first round says otherwise (read by /healthz and
+        // /metrics only).
         let (tx, rx) = watch::channel(Witnessed {
             checkpoint: stored,
             quorum_met: true,
