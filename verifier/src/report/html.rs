@@ -97,7 +97,8 @@ impl Doc {
         let _ = writeln!(out, "<title>{}</title>", escape(title));
         let _ = writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>");
         out.push_str(&self.body);
-        out.push_str(&appendix(&self.base));
+        let example = self.notes.first().and_then(|n| n.first()).copied();
+        out.push_str(&appendix(&self.base, example));
         out.push_str("<h2 id=\"citations\">Citations</h2>\n<ol class=\"notes\">\n");
         for (i, indexes) in self.notes.iter().enumerate() {
             let n = i + 1;
@@ -120,8 +121,12 @@ impl Doc {
 }
 
 /// How an auditor re-checks any line of the report.
-fn appendix(base: &CitationBase) -> String {
-    let example = escape(&base.citation(0).to_string());
+fn appendix(base: &CitationBase, example: Option<u64>) -> String {
+    // The example is the report's first citation, so it can be copied and run as is.
+    let example = match example {
+        Some(index) => escape(&base.citation(index).to_string()),
+        None => "CITATION".to_owned(),
+    };
     format!(
         "<h2 id=\"recheck\">Appendix: re-checking a line</h2>\n\
 <p>Every footnote lists <em>citation strings</em>, one per record, of the form \
@@ -193,7 +198,7 @@ mod tests {
         assert!(doc.cite(&[]).is_empty());
         let html = doc.finish("t");
         assert_eq!(html.matches("<li id=\"c").count(), 2);
-        assert!(html.contains("<code>evidence-ledger:v1:example.com%2Flog:5:10:"));
+        assert!(html.contains("<code>evidence-ledger:v1:example.com/log:5:10:"));
         assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
     }
 }
