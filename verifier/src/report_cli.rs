@@ -36,8 +36,8 @@ pub(super) fn run_report(path: &Path, key: &str, args: &ReportArgs<'_>) -> anyho
     };
     let controls = match args.controls {
         Some(p) => {
-            let text = read_text_limited(p, MAX_CONTROLS_FILE)
-                .context("reading the control mapping")?;
+            let text =
+                read_text_limited(p, MAX_CONTROLS_FILE).context("reading the control mapping")?;
             ControlMap::parse(&text, &format!("control mapping {}", p.display()))?
         }
         None => ControlMap::hipaa(),

@@ -13,8 +13,8 @@ use std::process::Command;
 
 use ledger_core::hash::Hash;
 use ledger_record::{
-    Body, ChainId, EvidenceBody, EvidenceItem, HealingBody, Id, KeyId, Outcome, Record,
-    SigningKey, Status, Tier, UnsignedRecord,
+    Body, ChainId, EvidenceBody, EvidenceItem, HealingBody, Id, KeyId, Outcome, Record, SigningKey,
+    Status, Tier, UnsignedRecord,
 };
 use support::*;
 use verifier::package::{DirSink, EntryFile, PackageFiles, StreamWriter, RECORDS_MAGIC};
@@ -65,7 +65,7 @@ struct Expected {
 
 fn status_of(a: usize, day: u64, slot: u64, j: usize) -> Status {
     match (a as u64 * 7 + day * 3 + slot * 5 + j as u64) % 5 {
-        0 | 1 | 2 => Status::Pass,
+        0..=2 => Status::Pass,
         3 => Status::Warning,
         _ => Status::Fail,
     }
@@ -78,7 +78,11 @@ fn evidence(a: usize, day: u64, slot: u64, time: u64, exp: &mut Expected, name: 
         .map(|(j, check)| {
             let status = status_of(a, day, slot, j);
             *exp.checks
-                .entry((name.to_owned(), (*check).to_owned(), status.as_str().to_owned()))
+                .entry((
+                    name.to_owned(),
+                    (*check).to_owned(),
+                    status.as_str().to_owned(),
+                ))
                 .or_default() += 1;
             EvidenceItem {
                 check_type: Id::new(*check).unwrap(),
@@ -173,7 +177,12 @@ fn fixture() -> Fixture {
     let (sim, exp) = scenario();
     let body = body_of(&sim.checkpoint());
     let (ots, header_line) = stamp(body.as_bytes(), HEIGHT, BLOCK_TIME);
-    let files = package_files(&sim, &["clinic-1", "clinic-2"], Some(&ots), Some(&header_line));
+    let files = package_files(
+        &sim,
+        &["clinic-1", "clinic-2"],
+        Some(&ots),
+        Some(&header_line),
+    );
     let dir = tempfile::tempdir().unwrap();
     let headers = dir.path().join("trusted-headers.txt");
     std::fs::write(&headers, header_line).unwrap();
@@ -225,7 +234,9 @@ impl Fixture {
 
 /// The HTML between `start` and the next `<h3` or `<h2` after it.
 fn section<'a>(html: &'a str, start: &str) -> &'a str {
-    let at = html.find(start).unwrap_or_else(|| panic!("no {start:?} in the report"));
+    let at = html
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in the report"));
     let rest = &html[at + start.len()..];
     let end = [rest.find("<h3"), rest.find("<h2")]
         .into_iter()
@@ -300,19 +311,37 @@ fn report_shows_cover_gap_counts_and_controls() {
     assert!(html.contains(ORIGIN));
     assert!(html.contains(&escape_key(&fx.key)));
     let root = verifier::hashes::hash_b64(&fx.sim.tree.root());
-    assert!(html.contains(&format!("tree size {}, root <code>{root}</code>", fx.sim.tree.size())));
+    assert!(html.contains(&format!(
+        "tree size {}, root <code>{root}</code>",
+        fx.sim.tree.size()
+    )));
     assert!(html.contains(&format!("Bitcoin block {HEIGHT}")));
-    assert!(html.contains("2023-11-14T01:00:00") && html.contains("2023-11-19T20:00:00"), "period");
+    assert!(
+        html.contains("2023-11-14T01:00:00") && html.contains("2023-11-19T20:00:00"),
+        "period"
+    );
     assert!(html.contains("clinic-1, clinic-2"));
     assert!(html.contains(&format!("2 ({} records)", fx.exp.records)));
     assert!(html.contains("VALID"));
     // The gap day of box-1 and none for box-2.
     let box1 = section(&html, "<h3>Site clinic-1 — appliance box-1</h3>");
     let box2 = section(&html, "<h3>Site clinic-2 — appliance box-2</h3>");
-    assert_eq!(row(box1, "2023-11-17"), ["2023-11-17", "2023-11-17", "1", "GAP: no evidence"]);
-    assert_eq!(row(box1, "2023-11-14"), ["2023-11-14", "2023-11-16", "3", "6"]);
-    assert_eq!(row(box1, "2023-11-18"), ["2023-11-18", "2023-11-19", "2", "4"]);
-    assert_eq!(row(box2, "2023-11-14"), ["2023-11-14", "2023-11-19", "6", "12"]);
+    assert_eq!(
+        row(box1, "2023-11-17"),
+        ["2023-11-17", "2023-11-17", "1", "GAP: no evidence"]
+    );
+    assert_eq!(
+        row(box1, "2023-11-14"),
+        ["2023-11-14", "2023-11-16", "3", "6"]
+    );
+    assert_eq!(
+        row(box1, "2023-11-18"),
+        ["2023-11-18", "2023-11-19", "2", "4"]
+    );
+    assert_eq!(
+        row(box2, "2023-11-14"),
+        ["2023-11-14", "2023-11-19", "6", "12"]
+    );
     assert!(!box2.contains("GAP"));
     assert!(box1.contains("gaps: none"));
     // Per-check counts, against the independent tally.
@@ -375,8 +404,14 @@ fn every_citation_verifies_with_cite() {
     let all = citations(&html);
     assert!(all.len() >= 20, "only {} citations: {all:?}", all.len());
     for c in &all {
-        let (code, stdout, stderr) =
-            run(&["cite", c, "--package", pkg.to_str().unwrap(), "--key", &fx.key]);
+        let (code, stdout, stderr) = run(&[
+            "cite",
+            c,
+            "--package",
+            pkg.to_str().unwrap(),
+            "--key",
+            &fx.key,
+        ]);
         assert_eq!(code, 0, "{c}: {stdout}{stderr}");
     }
     // A footnote of box-1's firewall pass count cites box-1's records.
@@ -402,8 +437,14 @@ fn every_citation_verifies_with_cite() {
     let cited = citations(note);
     assert!(!cited.is_empty());
     for c in cited {
-        let (code, stdout, _) =
-            run(&["cite", &c, "--package", pkg.to_str().unwrap(), "--key", &fx.key]);
+        let (code, stdout, _) = run(&[
+            "cite",
+            &c,
+            "--package",
+            pkg.to_str().unwrap(),
+            "--key",
+            &fx.key,
+        ]);
         assert_eq!(code, 0);
         assert!(stdout.contains("clinic-1/box-1"), "{stdout}");
     }
@@ -465,12 +506,19 @@ fn custom_controls_replace_the_defaults_and_bad_ones_name_the_line() {
     assert!(!html.contains("§164.312(e)(1)"));
 
     let bad = fx.path("bad.toml");
-    std::fs::write(&bad, "framework = \"SOC 2\"\n[check_types.firewall]\ncontrols = [\"CC6.6\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "framework = \"SOC 2\"\n[check_types.firewall]\ncontrols = [\"CC6.6\"\n",
+    )
+    .unwrap();
     let pkg = fx.write("pkg-bad-controls", &fx.files);
     let out = fx.path("bad-controls.html");
     let (code, _, stderr) = fx.report(&pkg, &out, &["--controls", bad.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("bad.toml") && stderr.contains("line 3"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("line 3"),
+        "{stderr}"
+    );
     assert!(!out.exists());
 }
 
@@ -482,8 +530,13 @@ fn version_2_package_gives_the_same_report() {
     let dir = fx.path("pkg-v2");
     let note = fx.sim.checkpoint();
     let sink = DirSink::create(&dir).unwrap();
-    let mut w = StreamWriter::new(&note, &fx.sim.operator.verifying_key(), &fx.sim.operator_chain, sink)
-        .unwrap();
+    let mut w = StreamWriter::new(
+        &note,
+        &fx.sim.operator.verifying_key(),
+        &fx.sim.operator_chain,
+        sink,
+    )
+    .unwrap();
     w.log_verifier_key(&fx.sim.vkey())
         .sites(["clinic-1", "clinic-2"])
         .period(1_700_000_000_000, 1_800_000_000_000)
@@ -505,7 +558,10 @@ fn version_2_package_gives_the_same_report() {
         }
     }
     w.finish(&fx.sim.tree).unwrap();
-    assert!(dir.join(verifier::package::segment_name(2)).exists(), "not segmented");
+    assert!(
+        dir.join(verifier::package::segment_name(2)).exists(),
+        "not segmented"
+    );
     let out = fx.path("v2.html");
     let (code, stdout, stderr) = fx.report(&dir, &out, &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -550,5 +606,8 @@ fn pdf_with_chromium() {
     assert!(bytes.starts_with(b"%PDF"), "not a PDF");
     let text = String::from_utf8_lossy(&bytes);
     let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
-    assert!(pages > 0 || text.contains("/Type/Page"), "no page in the PDF");
+    assert!(
+        pages > 0 || text.contains("/Type/Page"),
+        "no page in the PDF"
+    );
 }

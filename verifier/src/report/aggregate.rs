@@ -176,10 +176,7 @@ impl Aggregates {
                 for item in items {
                     let counts = match chain.checks.get_mut(item.check_type.as_str()) {
                         Some(c) => c,
-                        None => chain
-                            .checks
-                            .entry(item.check_type.to_string())
-                            .or_default(),
+                        None => chain.checks.entry(item.check_type.to_string()).or_default(),
                     };
                     let slot = item.status.code() as usize;
                     Span::bump(&mut counts.by_status[slot.min(3)], index);

@@ -76,7 +76,9 @@ impl ControlMap {
                 ));
             }
             if entry.controls.iter().any(|c| c.trim().is_empty()) {
-                problems.push(format!("[check_types.{check_type}] has an empty control id"));
+                problems.push(format!(
+                    "[check_types.{check_type}] has an empty control id"
+                ));
             }
         }
         if problems.is_empty() {
@@ -113,7 +115,9 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let text = "framework = \"SOC 2\"\n[check_types.firewall]\ncontrols = [\"CC6.6\"\n";
-        let e = ControlMap::parse(text, "soc2.toml").unwrap_err().to_string();
+        let e = ControlMap::parse(text, "soc2.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("soc2.toml") && e.contains("line 3"), "{e}");
         let unknown = "framework = \"x\"\n[check_types.a]\ncontrols = [\"1\"]\ncontrol = 2\n";
         let e = ControlMap::parse(unknown, "f").unwrap_err().to_string();
@@ -124,6 +128,9 @@ mod tests {
     fn empty_mappings_are_refused() {
         let text = "framework = \"x\"\n[check_types.a]\ncontrols = []\n[check_types.b]\ncontrols = [\" \"]\n";
         let e = ControlMap::parse(text, "f").unwrap_err().to_string();
-        assert!(e.contains("check_types.a") && e.contains("check_types.b"), "{e}");
+        assert!(
+            e.contains("check_types.a") && e.contains("check_types.b"),
+            "{e}"
+        );
     }
 }

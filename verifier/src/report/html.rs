@@ -199,6 +199,8 @@ mod tests {
         let html = doc.finish("t");
         assert_eq!(html.matches("<li id=\"c").count(), 2);
         assert!(html.contains("<code>evidence-ledger:v1:example.com/log:5:10:"));
-        assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+        assert!(
+            !html.contains("<script") && !html.contains("http://") && !html.contains("https://")
+        );
     }
 }

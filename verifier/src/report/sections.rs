@@ -40,7 +40,10 @@ pub fn cover(doc: &mut Doc, input: &Input<'_>) {
     let a = input.aggregates;
     doc.push("<h1>Evidence audit report</h1>\n");
     let mut rows: Vec<(String, String)> = vec![
-        ("Log".into(), format!("<code>{}</code>", escape(&v.log.origin))),
+        (
+            "Log".into(),
+            format!("<code>{}</code>", escape(&v.log.origin)),
+        ),
         (
             "Log key (pinned by you)".into(),
             format!("<code>{}</code>", escape(&v.log.verifier_key)),
@@ -150,7 +153,10 @@ pub fn appliances(doc: &mut Doc, input: &Input<'_>) {
 }
 
 fn completeness(doc: &mut Doc, s: &ApplianceSummary) {
-    let first = s.first_log_index.map(|i| doc.cite(&[i])).unwrap_or_default();
+    let first = s
+        .first_log_index
+        .map(|i| doc.cite(&[i]))
+        .unwrap_or_default();
     let last = s.last_log_index.map(|i| doc.cite(&[i])).unwrap_or_default();
     let _ = writeln!(
         doc.body,
@@ -190,8 +196,9 @@ fn coverage(doc: &mut Doc, agg: &ChainAgg, (first_day, last_day): (i64, i64)) {
         let days = end - day + 1;
         if covered {
             let spans = agg.days.range(day..=end).map(|(_, s)| *s);
-            let (count, first, last) =
-                spans.fold((0, u64::MAX, 0), |(c, f, l), s| (c + s.count, f.min(s.first), l.max(s.last)));
+            let (count, first, last) = spans.fold((0, u64::MAX, 0), |(c, f, l), s| {
+                (c + s.count, f.min(s.first), l.max(s.last))
+            });
             let mark = doc.cite(&Span { count, first, last }.indexes());
             let _ = writeln!(
                 doc.body,
@@ -224,7 +231,11 @@ fn checks(doc: &mut Doc, agg: &ChainAgg, controls: &ControlMap) {
             let mapped = if mapped.is_empty() {
                 "<span class=\"warn\">not mapped</span>".to_owned()
             } else {
-                mapped.iter().map(|c| escape(c)).collect::<Vec<_>>().join(", ")
+                mapped
+                    .iter()
+                    .map(|c| escape(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             let _ = writeln!(
                 doc.body,
@@ -248,7 +259,11 @@ their results are not counted above.</p>",
 fn status_cells(doc: &mut Doc, counts: &StatusCounts) -> String {
     let mut cells = String::new();
     for slot in &counts.by_status {
-        let _ = write!(cells, "<td class=\"n\">{}</td>", counted(doc, slot.as_ref()));
+        let _ = write!(
+            cells,
+            "<td class=\"n\">{}</td>",
+            counted(doc, slot.as_ref())
+        );
     }
     cells
 }
@@ -294,7 +309,11 @@ pub fn outcome_name(o: Outcome) -> &'static str {
 pub fn healing(doc: &mut Doc, input: &Input<'_>) {
     let a = input.aggregates;
     doc.push("<h2 id=\"healing\">Healing incidents</h2>\n");
-    let _ = writeln!(doc.body, "<p>{} healing records in the package.</p>", a.incidents_total);
+    let _ = writeln!(
+        doc.body,
+        "<p>{} healing records in the package.</p>",
+        a.incidents_total
+    );
     if a.incidents_total == 0 {
         return;
     }
@@ -370,10 +389,17 @@ from the mapping file you chose (the built-in HIPAA Security Rule defaults unles
     for (check_type, counts) in &totals {
         let (controls, description) = match map.check_types.get(*check_type) {
             Some(e) => (
-                e.controls.iter().map(|c| escape(c)).collect::<Vec<_>>().join(", "),
+                e.controls
+                    .iter()
+                    .map(|c| escape(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 escape(e.description.as_deref().unwrap_or("")),
             ),
-            None => ("<span class=\"warn\">not mapped</span>".into(), String::new()),
+            None => (
+                "<span class=\"warn\">not mapped</span>".into(),
+                String::new(),
+            ),
         };
         let cells = status_cells(doc, counts);
         let _ = writeln!(
@@ -387,7 +413,13 @@ from the mapping file you chose (the built-in HIPAA Security Rule defaults unles
         .check_types
         .iter()
         .filter(|(t, _)| !totals.contains_key(t.as_str()))
-        .map(|(t, e)| format!("<code>{}</code> ({})", escape(t), escape(&e.controls.join(", "))))
+        .map(|(t, e)| {
+            format!(
+                "<code>{}</code> ({})",
+                escape(t),
+                escape(&e.controls.join(", "))
+            )
+        })
         .collect();
     if !missing.is_empty() {
         let _ = writeln!(
