@@ -17,7 +17,10 @@ use ledger_record::{
     Status, Tier, UnsignedRecord,
 };
 use support::*;
-use verifier::package::{DirSink, EntryFile, PackageFiles, StreamWriter, RECORDS_MAGIC};
+use verifier::package::{
+    DirSink, EntryFile, OpenedPackage, PackageFiles, StreamWriter, VerifyOptions, RECORDS_MAGIC,
+};
+use verifier::report::{build_report, ControlMap};
 
 const ORIGIN: &str = "example.com/evidence-log";
 const DAY_MS: u64 = 86_400_000;
@@ -304,7 +307,7 @@ fn citations(html: &str) -> Vec<String> {
 }
 
 #[test]
-fn report_shows_cover_gap_counts_and_controls() {
+fn report_shows_cover_facts_and_the_gap_day() {
     let fx = fixture();
     let (_, html) = fx.good_report(&[]);
     // Cover.
@@ -344,6 +347,20 @@ fn report_shows_cover_gap_counts_and_controls() {
     );
     assert!(!box2.contains("GAP"));
     assert!(box1.contains("gaps: none"));
+    // Key history: both enrolments.
+    assert!(box1.contains("enrolment") && box2.contains("enrolment"));
+    // Escaped, self-contained.
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src="));
+}
+
+#[test]
+fn report_counts_checks_healing_and_maps_hipaa_controls() {
+    let fx = fixture();
+    let (_, html) = fx.good_report(&[]);
+    let box1 = section(&html, "<h3>Site clinic-1 — appliance box-1</h3>");
+    let box2 = section(&html, "<h3>Site clinic-2 — appliance box-2</h3>");
     // Per-check counts, against the independent tally.
     for (name, frag) in [("box-1", box1), ("box-2", box2)] {
         for check in CHECKS {
@@ -384,12 +401,6 @@ fn report_shows_cover_gap_counts_and_controls() {
     assert_eq!(fx.exp.healing[&("L1".into(), "success".into())], 2);
     let incidents = section(&html, "most recent incidents");
     assert_eq!(incidents.matches("<tr>").count(), 1 + 5);
-    // Key history: both enrolments.
-    assert!(box1.contains("enrolment") && box2.contains("enrolment"));
-    // Escaped, self-contained.
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(!html.contains("<script"));
-    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("src="));
 }
 
 /// The verifier key as the report shows it (escaped; `+` stays).
@@ -566,6 +577,29 @@ fn version_2_package_gives_the_same_report() {
     let (code, stdout, stderr) = fx.report(&dir, &out, &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), v1);
+}
+
+/// The incident table keeps only the most recent rows and says how many more exist.
+#[test]
+fn incident_table_is_capped() {
+    let fx = fixture();
+    let pkg = fx.write("pkg-capped", &fx.files);
+    let log = verifier::files::load_verifier_key(&fx.key).unwrap();
+    let opened = OpenedPackage::open(&pkg).unwrap();
+    let opts = VerifyOptions::new(&log);
+    let built = build_report(&opened, &opts, &ControlMap::hipaa(), 2).unwrap();
+    assert!(built.verification.valid);
+    let html = built.html.unwrap();
+    let incidents = section(&html, "most recent incidents");
+    assert_eq!(incidents.matches("<tr>").count(), 1 + 2);
+    assert!(incidents.contains("inc-5") && incidents.contains("inc-4"));
+    assert!(!incidents.contains("inc-3"));
+    assert!(
+        incidents.contains("3 more incidents are not listed"),
+        "{incidents}"
+    );
+    // The counts by tier and outcome still count all five.
+    assert!(html.contains("5 healing records"));
 }
 
 fn bin() -> &'static str {
