@@ -85,6 +85,7 @@ fn render(base: CitationBase, input: &sections::Input<'_>) -> String {
     let title = format!("Evidence audit report — {}", input.verification.log.origin);
     let mut doc = Doc::new(base);
     sections::cover(&mut doc, input);
+    sections::contents(&mut doc, input.verification);
     sections::appliances(&mut doc, input);
     sections::healing(&mut doc, input);
     sections::controls(&mut doc, input);

@@ -119,6 +119,35 @@ mode), per-appliance completeness, and the inclusion of every entry in the check
     )
 }
 
+/// Links to the sections and to each appliance.
+pub fn contents(doc: &mut Doc, v: &Report) {
+    let links: Vec<String> = v
+        .appliances
+        .iter()
+        .enumerate()
+        .map(|(n, s)| {
+            format!(
+                "<a href=\"#a{}\">{}/{}</a>",
+                n + 1,
+                escape(&s.site_id),
+                escape(&s.appliance_id)
+            )
+        })
+        .collect();
+    let notes = if v.notes.is_empty() {
+        ""
+    } else {
+        "<li><a href=\"#notes\">Notes from the verification</a></li>"
+    };
+    let _ = writeln!(
+        doc.body,
+        "<h2 id=\"contents\">Contents</h2>\n<ol>\n<li><a href=\"#appliances\">Appliances</a>: {}</li>\n\
+<li><a href=\"#healing\">Healing incidents</a></li>\n<li><a href=\"#controls\">Control mapping</a></li>\n\
+{notes}<li><a href=\"#recheck\">Appendix: re-checking a line</a></li>\n<li><a href=\"#citations\">Citations</a></li>\n</ol>",
+        links.join(", ")
+    );
+}
+
 /// One section per appliance, grouped by site in the order of the package's chains.
 pub fn appliances(doc: &mut Doc, input: &Input<'_>) {
     doc.push("<h2 id=\"appliances\">Appliances</h2>\n");
@@ -127,7 +156,7 @@ pub fn appliances(doc: &mut Doc, input: &Input<'_>) {
         (Some((t0, _)), Some((t1, _))) => Some(((t0 / DAY_MS) as i64, (t1 / DAY_MS) as i64)),
         _ => None,
     };
-    for summary in &input.verification.appliances {
+    for (n, summary) in input.verification.appliances.iter().enumerate() {
         let chain = match (
             ledger_record::Id::new(summary.site_id.clone()),
             ledger_record::Id::new(summary.appliance_id.clone()),
@@ -139,7 +168,8 @@ pub fn appliances(doc: &mut Doc, input: &Input<'_>) {
         let agg = a.chains.get(&chain).unwrap_or(&empty);
         let _ = writeln!(
             doc.body,
-            "<h3>Site {} — appliance {}</h3>",
+            "<h3 id=\"a{}\">Site {} — appliance {}</h3>",
+            n + 1,
             escape(&summary.site_id),
             escape(&summary.appliance_id)
         );
