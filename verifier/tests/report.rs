@@ -13,8 +13,8 @@ use std::process::Command;
 
 use ledger_core::hash::Hash;
 use ledger_record::{
-    Body, ChainId, EvidenceBody, EvidenceItem, HealingBody, Id, KeyId, Outcome, Record, SigningKey,
-    Status, Tier, UnsignedRecord,
+    Body, ChainId, EvidenceBody, EvidenceItem, HealingBody, Id, KeyBody, KeyId, Outcome, Record,
+    SigningKey, Status, Tier, UnsignedRecord,
 };
 use support::*;
 use verifier::package::{
@@ -164,6 +164,16 @@ fn scenario() -> (LogSim, Expected) {
             }
         }
     }
+    // At the end, box-1 rotates its key (a record of its own chain, signed by the old
+    // key) and the operator revokes box-2's key.
+    let rotation = Body::Key(KeyBody::Rotation {
+        old_key_id: KeyId::of(&apps[0].key.verifying_key()),
+        new_public_key: key("box-1 new key").verifying_key(),
+    });
+    let index = sim.append_bytes(apps[0].record(DAY0 + 5 * DAY_MS + 21 * 3_600_000, rotation));
+    sim.key_indexes.push(index);
+    exp.records += 1;
+    sim.revoke(&apps[1].chain);
     (sim, exp)
 }
 
@@ -320,7 +330,7 @@ fn report_shows_cover_facts_and_the_gap_day() {
     )));
     assert!(html.contains(&format!("Bitcoin block {HEIGHT}")));
     assert!(
-        html.contains("2023-11-14T01:00:00") && html.contains("2023-11-19T20:00:00"),
+        html.contains("2023-11-14T01:00:00") && html.contains("2023-11-19T21:00:00"),
         "period"
     );
     assert!(html.contains("clinic-1, clinic-2"));
@@ -347,8 +357,11 @@ fn report_shows_cover_facts_and_the_gap_day() {
     );
     assert!(!box2.contains("GAP"));
     assert!(box1.contains("gaps: none"));
-    // Key history: both enrolments.
+    // Key history: both enrolments, box-1's rotation, box-2's revocation.
     assert!(box1.contains("enrolment") && box2.contains("enrolment"));
+    assert!(box1.contains("rotation") && box1.contains("replaced by key"));
+    assert!(box2.contains("revocation") && box2.contains("key compromise"));
+    assert!(!box1.contains("revocation") && !box2.contains("rotation"));
     // Escaped, self-contained.
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!html.contains("<script"));
@@ -564,7 +577,9 @@ fn version_2_package_gives_the_same_report() {
         .collect();
     w.keys(&keys, &fx.sim.tree).unwrap();
     for (i, bytes) in fx.sim.entries.iter().enumerate() {
-        if !fx.sim.key_indexes.contains(&(i as u64)) {
+        // Every record of the sites, the rotation (also a key record) included.
+        let r = Record::decode(bytes).unwrap();
+        if r.site_id() != &fx.sim.operator_chain.site_id {
             w.add_record(i as u64, bytes.clone(), &fx.sim.tree).unwrap();
         }
     }
