@@ -334,7 +334,7 @@ fn report_shows_cover_facts_and_the_gap_day() {
         "period"
     );
     assert!(html.contains("clinic-1, clinic-2"));
-    assert!(html.contains(&format!("2 ({} records)", fx.exp.records)));
+    assert!(text_of(&html).contains(&format!("2 ({} records)", fx.exp.records)));
     assert!(html.contains("VALID"));
     // The gap day of box-1 and none for box-2.
     let box1 = section(&html, "Site clinic-1 — appliance box-1</h3>");
@@ -398,7 +398,7 @@ fn report_counts_checks_healing_and_maps_hipaa_controls() {
     assert_eq!(row(controls, "firewall")[1], "§164.312(e)(1)");
     // Healing: by tier and outcome, and the incidents table.
     let healing = section(&html, "<h2 id=\"healing\">");
-    assert!(healing.contains("5 healing records"));
+    assert!(text_of(healing).contains("5 healing records"));
     for tier in ["L1", "L2", "L3"] {
         let got = row(healing, tier);
         for (i, outcome) in ["success", "failure", "escalated"].iter().enumerate() {
@@ -614,7 +614,7 @@ fn incident_table_is_capped() {
         "{incidents}"
     );
     // The counts by tier and outcome still count all five.
-    assert!(html.contains("5 healing records"));
+    assert!(text_of(&html).contains("5 healing records"));
 }
 
 fn bin() -> &'static str {

@@ -108,6 +108,9 @@ pub struct Aggregates {
     pub earliest: Option<(u64, u64)>,
     pub latest: Option<(u64, u64)>,
     pub chains: BTreeMap<ChainId, ChainAgg>,
+    /// Every record of the package, and every healing record.
+    pub all: Option<Span>,
+    pub healing_all: Option<Span>,
     /// Healing records by (tier, outcome).
     pub healing: BTreeMap<(u64, u64), Span>,
     /// The most recent incidents, oldest first; at most `incident_rows`.
@@ -158,6 +161,7 @@ impl Aggregates {
         if self.latest.is_none_or(|(t, _)| time > t) {
             self.latest = Some((time, index));
         }
+        Span::bump(&mut self.all, index);
         let chain = self.chains.entry(record.chain()).or_default();
         Span::bump(&mut chain.all, index);
         match record.body() {
@@ -184,6 +188,7 @@ impl Aggregates {
             }
             Body::Healing(h) => {
                 Span::bump(&mut chain.healing, index);
+                Span::bump(&mut self.healing_all, index);
                 match self.healing.get_mut(&(h.tier.code(), h.outcome.code())) {
                     Some(s) => s.add(index),
                     None => {

@@ -72,9 +72,10 @@ pub fn cover(doc: &mut Doc, input: &Input<'_>) {
     }
     let sites: Vec<String> = v.sites.iter().map(|s| escape(s)).collect();
     rows.push(("Sites".into(), sites.join(", ")));
+    let records = counted(doc, a.all.as_ref());
     rows.push((
         "Appliances".into(),
-        format!("{} ({} records)", v.appliances.len(), v.counts.records),
+        format!("{} ({records} records)", v.appliances.len()),
     ));
     rows.push((
         "Checkpoint".into(),
@@ -339,11 +340,8 @@ pub fn outcome_name(o: Outcome) -> &'static str {
 pub fn healing(doc: &mut Doc, input: &Input<'_>) {
     let a = input.aggregates;
     doc.push("<h2 id=\"healing\">Healing incidents</h2>\n");
-    let _ = writeln!(
-        doc.body,
-        "<p>{} healing records in the package.</p>",
-        a.incidents_total
-    );
+    let total = counted(doc, a.healing_all.as_ref());
+    let _ = writeln!(doc.body, "<p>{total} healing records in the package.</p>");
     if a.incidents_total == 0 {
         return;
     }
