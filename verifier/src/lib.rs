@@ -14,6 +14,9 @@
 //!   checkpoint's timestamp; findings are collected into a [`Report`](package::Report);
 //! - [`citation`]: citation strings for records in reports, checked back against a
 //!   package;
+//! - [`report`]: the offline audit report (HTML, optionally PDF through a headless
+//!   Chromium) built in the verification's own pass over a package that verifies, every
+//!   number footnoted with citations (docs/AUDIT_REPORT.md);
 //! - [`witnesses`]: witness cosignatures (C2SP tlog-cosignature) on a checkpoint, judged
 //!   by a C2SP tlog-policy file given with `--policy`, the log key still pinned.
 //!
@@ -35,6 +38,7 @@ pub mod merkle;
 pub mod ots;
 pub mod package;
 pub mod receipt;
+pub mod report;
 pub mod witnesses;
 pub use ledger_record::utc;
 

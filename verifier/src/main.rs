@@ -22,6 +22,8 @@ use verifier::utc::{format_unix_millis, format_unix_seconds};
 use verifier::witnesses::{check_witnesses, load_policy, LoadedPolicy, WitnessVerdict};
 use verifier::VerifyError;
 
+mod report_cli;
+
 /// Offline verification of Evidence Ledger proofs, receipts, timestamps and evidence
 /// packages. Exit codes: 0 valid, 1 checked and invalid, 2 usage error or unreadable or
 /// malformed input.
@@ -124,6 +126,27 @@ enum Command {
         /// checkpoint (the log key stays the pinned --key).
         #[arg(long)]
         policy: Option<PathBuf>,
+    },
+    /// Verify an evidence package and write the offline audit report (HTML, optionally
+    /// PDF; docs/AUDIT_REPORT.md). A package that does not verify gets no report.
+    Report {
+        /// The package directory.
+        path: PathBuf,
+        /// The log's verifier key (name+keyid+key), or @FILE.
+        #[arg(long)]
+        key: String,
+        /// Bitcoin block headers you trust, `HEIGHT HEX80` per line.
+        #[arg(long)]
+        block_headers: Option<PathBuf>,
+        /// A control mapping file (TOML) replacing the built-in HIPAA Security Rule one.
+        #[arg(long)]
+        controls: Option<PathBuf>,
+        /// Where to write the HTML report.
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+        /// Also print the report to this PDF file with headless Chromium.
+        #[arg(long)]
+        pdf: Option<PathBuf>,
     },
     /// Check a citation string against an evidence package.
     Cite {
@@ -302,6 +325,23 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
             package,
             key,
         } => run_cite(citation, package, key),
+        Command::Report {
+            path,
+            key,
+            block_headers,
+            controls,
+            out,
+            pdf,
+        } => report_cli::run_report(
+            path,
+            key,
+            &report_cli::ReportArgs {
+                block_headers: block_headers.as_deref(),
+                controls: controls.as_deref(),
+                out,
+                pdf: pdf.as_deref(),
+            },
+        ),
     }
 }
 

@@ -36,7 +36,7 @@ use ledger_record::{ChainId, VerifyingKey};
 
 pub use check::{
     check_citation, check_citation_segmented, verify_package, verify_segmented, CitedRecord,
-    SignatureMode, VerifyOptions,
+    RecordObserver, SignatureMode, VerifyOptions,
 };
 pub use entries::{EntryFile, EntryRef, KEYS_MAGIC, MAX_ENTRY_LEN, RECORDS_MAGIC};
 pub use manifest::{

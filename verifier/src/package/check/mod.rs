@@ -55,6 +55,16 @@ pub struct VerifyOptions<'a> {
     /// Recent records kept per chain beyond its head, holes and bounds (see
     /// `chain_window`). The result does not depend on it.
     pub chain_window: usize,
+    /// Shown every decodable record of the records files, in log order, while the
+    /// checks run (the audit report aggregates them in the same pass). What it sees is
+    /// trustworthy only once the whole verification has found nothing.
+    pub observer: Option<&'a dyn RecordObserver>,
+}
+
+/// Sees each decodable record of a package once, in log order, during verification.
+/// Called from the one thread that runs the log-order checks, hence `&self` and `Sync`.
+pub trait RecordObserver: Sync {
+    fn observe(&self, index: u64, record: &ledger_record::Record);
 }
 
 impl<'a> VerifyOptions<'a> {
@@ -67,6 +77,7 @@ impl<'a> VerifyOptions<'a> {
             progress: None,
             chunk_size: CHUNK,
             chain_window: DEFAULT_WINDOW,
+            observer: None,
         }
     }
 }

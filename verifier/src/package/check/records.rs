@@ -225,13 +225,13 @@ impl<'p> Sequential<'p> {
     /// Absorbs a chunk and tells the progress reporter.
     fn absorb_and_report(&mut self, decoded: Vec<Decoded>, opts: &VerifyOptions<'_>) {
         let n = decoded.len() as u64;
-        self.absorb(decoded);
+        self.absorb(decoded, opts.observer);
         if let Some(p) = opts.progress {
             p.advance(n);
         }
     }
 
-    fn absorb(&mut self, decoded: Vec<Decoded>) {
+    fn absorb(&mut self, decoded: Vec<Decoded>, observer: Option<&dyn super::RecordObserver>) {
         for (index, leaf, record) in decoded {
             self.leaves.push((index, leaf));
             self.counts.records += 1;
@@ -249,6 +249,9 @@ impl<'p> Sequential<'p> {
                 }
             };
             tally(&record, self.pkg, &mut self.counts);
+            if let Some(o) = observer {
+                o.observe(index, &record);
+            }
             let chain = record.chain();
             if !self.sites.contains(record.site_id().as_str()) {
                 let e = self
