@@ -645,6 +645,11 @@ fn pdf_without_chromium_is_a_clear_usage_error() {
 #[test]
 fn pdf_with_chromium() {
     if verifier::report::pdf::find_chromium().is_none() {
+        // CI installs Chromium and sets LEDGER_REQUIRE_CHROMIUM, so there this fails.
+        assert!(
+            std::env::var_os("LEDGER_REQUIRE_CHROMIUM").is_none(),
+            "LEDGER_REQUIRE_CHROMIUM is set but no chromium is on PATH"
+        );
         eprintln!("skipped: no chromium (neither `chromium` nor `chromium-browser` on PATH)");
         return;
     }
@@ -661,4 +666,32 @@ fn pdf_with_chromium() {
         .filter(|&end| text.as_bytes().get(end) != Some(&b's'))
         .count();
     assert!(pages > 0, "no page in the PDF");
+    render_first_page(&fx, &pdf);
+}
+
+/// Renders page 1 with poppler's `pdftoppm` (when installed; required with Chromium in
+/// CI) and checks a non-empty PNG came out.
+fn render_first_page(fx: &Fixture, pdf: &std::path::Path) {
+    let have = Command::new("pdftoppm").arg("-v").output().is_ok();
+    if !have {
+        assert!(
+            std::env::var_os("LEDGER_REQUIRE_CHROMIUM").is_none(),
+            "LEDGER_REQUIRE_CHROMIUM is set but pdftoppm (poppler-utils) is missing"
+        );
+        eprintln!("pdftoppm not installed: page rendering not checked");
+        return;
+    }
+    let prefix = fx.path("page");
+    let o = Command::new("pdftoppm")
+        .args(["-png", "-r", "50", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(pdf)
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let png = std::fs::read(prefix.with_extension("png")).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 1000,
+        "page 1 did not render"
+    );
 }
