@@ -36,6 +36,7 @@ fn demo_runs_every_step_and_prints_the_summary() {
         "stamped, confirmed in synthetic block",
         "exported the evidence package of clinic-north",
         "ledger-verify package: valid",
+        "ledger-verify report: audit report written",
         "steps succeeded",
         "Repeat the steps by hand",
     ] {
@@ -61,6 +62,13 @@ fn demo_runs_every_step_and_prints_the_summary() {
         again.status.success(),
         "{}",
         String::from_utf8_lossy(&again.stdout)
+    );
+    // The audit report of that package: the site, and citations of its records.
+    let report = std::fs::read_to_string(root.join("audit-report.html")).unwrap();
+    assert!(report.contains("clinic-north"));
+    assert!(
+        report.contains("evidence-ledger:v1:"),
+        "no citation in the report"
     );
     // Nothing keeps running: the data directory opens again (RocksDB lock released).
     let key = Command::new(sibling("ledgerd"))

@@ -67,6 +67,8 @@ pub struct Outcome {
     pub headers_file: PathBuf,
     /// What `ledger-verify package` printed.
     pub verdict: String,
+    /// The site's audit report (`ledger-verify report`), HTML.
+    pub report: PathBuf,
 }
 
 /// One enrolled appliance and its agent's configuration file.
@@ -104,12 +106,14 @@ impl Demo {
         let headers_file = self.anchor(steps, calendar, size).await?;
         let (site, package) = self.export(steps).await?;
         let verdict = self.verify(steps, &package, &headers_file).await?;
+        let report = self.report(steps, &package, &headers_file).await?;
         Ok(Outcome {
             agents,
             site,
             package,
             headers_file,
             verdict,
+            report,
         })
     }
 
@@ -334,6 +338,35 @@ impl Demo {
             "ledger-verify package: valid (signatures, chains, inclusion, checkpoint, timestamp)",
         );
         Ok(verdict)
+    }
+
+    /// Step 8: the site's audit report, made offline from the verified package by
+    /// `ledger-verify report`; returns its path.
+    async fn report(
+        &self,
+        steps: &mut Steps,
+        package: &Path,
+        headers_file: &Path,
+    ) -> anyhow::Result<PathBuf> {
+        let out = self.root.join("audit-report.html");
+        run(
+            Command::new(&self.binaries.verify)
+                .arg("report")
+                .arg(package)
+                .arg("--key")
+                .arg(&self.vkey)
+                .arg("--block-headers")
+                .arg(headers_file)
+                .arg("--out")
+                .arg(&out),
+            "ledger-verify report",
+        )
+        .await?;
+        steps.done(format!(
+            "ledger-verify report: audit report written to {} (every figure cites its records)",
+            out.display()
+        ));
+        Ok(out)
     }
 }
 

@@ -35,6 +35,7 @@ fn write_locations(s: &mut String, demo: &Demo, outcome: &Outcome) {
     let _ = writeln!(s, "  log verifier key  {}", demo.vkey);
     let _ = writeln!(s, "  evidence package  {}", outcome.package.display());
     let _ = writeln!(s, "  block headers     {}", outcome.headers_file.display());
+    let _ = writeln!(s, "  audit report      {}", outcome.report.display());
 }
 
 fn write_repeat_by_hand(s: &mut String, demo: &Demo, outcome: &Outcome) {
@@ -82,6 +83,14 @@ fn write_repeat_by_hand(s: &mut String, demo: &Demo, outcome: &Outcome) {
     let _ = writeln!(
         s,
         "  {} package {} --key '{}' --block-headers {}",
+        demo.binaries.verify.display(),
+        outcome.package.display(),
+        demo.vkey,
+        outcome.headers_file.display()
+    );
+    let _ = writeln!(
+        s,
+        "  {} report {} --key '{}' --block-headers {} --out /tmp/my-report.html",
         demo.binaries.verify.display(),
         outcome.package.display(),
         demo.vkey,
