@@ -91,14 +91,10 @@ pub async fn receipt(
     index: u64,
     size: Option<u64>,
 ) -> Result<String, AppError> {
-    let mut cp = checkpoint(state, size).await?;
-    if size.is_none() && index >= cp.size {
-        // Not yet covered by a checkpoint that met the witness quorum: the log's own.
-        cp = state.log.latest();
-        if let Some(w) = &state.witnessing {
-            w.gate.handed_out_log_only(cp.size);
-        }
-    }
+    let cp = match size {
+        Some(size) => checkpoint(state, Some(size)).await?,
+        None => receipt_checkpoint(state, index),
+    };
     if index >= cp.size {
         return Err(AppError::not_found(format!(
             "entry {index} is not in the tree of size {}",
@@ -113,6 +109,23 @@ pub async fn receipt(
     })
     .await?;
     receipt_text(index, proof, &cp.note)
+}
+
+/// The checkpoint a receipt of entry `index` is given against: the latest cosigned one
+/// when it covers the entry, else (or without witnesses) the log's latest, noted as a
+/// log-only checkpoint handed out.
+fn receipt_checkpoint(state: &AppState, index: u64) -> Arc<CheckpointInfo> {
+    let Some(w) = &state.witnessing else {
+        return state.log.latest();
+    };
+    match w.gate.latest() {
+        Some(c) if c.size > index => c,
+        _ => {
+            let latest = state.log.latest();
+            w.gate.handed_out_log_only(latest.size);
+            latest
+        }
+    }
 }
 
 /// The consistency proof between two sizes; `to` defaults to the latest size.

@@ -243,6 +243,17 @@ async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_re
         "cosigners per receipt: {counts:?}"
     );
     assert_eq!(healthz(&server).await["witnesses"]["quorum_met"], false);
+    // A receipt fetched now for an entry the last cosigned checkpoint covers is still
+    // over that checkpoint, although /checkpoint serves a newer log-only one.
+    let (_, early, _) = strict.delivery(1).expect("delivered");
+    let text = http_text(&format!("{}/receipt/{early}", server.http())).await;
+    let receipt = Receipt::parse(text.as_bytes()).expect("receipt parses");
+    let log = NoteVerifier::parse(&s.log_vkey).unwrap();
+    let verdict = s
+        .policy
+        .check(receipt.checkpoint_note().as_bytes(), Some(&log))
+        .unwrap();
+    assert!(verdict.quorum_met, "receipt of entry {early}: {verdict:?}");
     // The agent that requires the policy keeps its records: logged, not accepted.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(delivered(std::slice::from_ref(&strict)), [10]);

@@ -5,8 +5,8 @@
 //! Status handling (tlog-witness and what deployed witnesses answer): `200` gives
 //! cosignature lines, each verified with the witness's key before use; `409` with a
 //! `text/x.tlog.size` body gives the witness's size, after which the request is sent
-//! once more from there; `429` backs off (its `Retry-After`, or doubling from one
-//! second); `400`, `403`, `404`, `422` and a `409` without a usable size are permanent
+//! once more from there; `429` backs off (its `Retry-After`, capped at a minute, or
+//! doubling from 100 ms); `400`, `403`, `404`, `422` and a `409` without a usable size are permanent
 //! (logged, counted, alarmed; the witness is retried only after [`PERMANENT_RETRY`]);
 //! anything else — `5xx`, a refused connection, a timeout — is transient.
 
@@ -159,7 +159,7 @@ impl WitnessClient {
         }
         let deadline = Instant::now() + self.timeout;
         let mut result = Exchange::Failed;
-        for _attempt in 0..2 {
+        for attempt in 0..2 {
             if !self.spend(deadline).await {
                 result = Exchange::NotYet;
                 break;
@@ -169,6 +169,10 @@ impl WitnessClient {
                 Some(Answer::Conflict(Some(size))) if size != old && size <= checkpoint.size => {
                     self.known().size = size;
                     self.counters.count(Outcome::Conflict);
+                    if attempt == 1 {
+                        // Its size moved again between the two requests: try next round.
+                        self.transient(format!("409 twice in a row, now at size {size}"));
+                    }
                     continue;
                 }
                 Some(answer) => result = self.settle(answer, checkpoint, old),
