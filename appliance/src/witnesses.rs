@@ -25,11 +25,10 @@ use crate::error::AgentError;
 /// Largest policy file read.
 const MAX_POLICY_BYTES: u64 = 1 << 20;
 
-/// A parsed witness policy, with its quorum's name for messages.
+/// A parsed witness policy.
 #[derive(Debug, Clone)]
 pub struct WitnessPolicy {
     policy: Policy,
-    quorum: String,
 }
 
 impl WitnessPolicy {
@@ -53,15 +52,12 @@ impl WitnessPolicy {
     /// Parses policy text; the error names the line (0: the file as a whole).
     pub fn parse(bytes: &[u8]) -> Result<WitnessPolicy, String> {
         let policy = Policy::parse(bytes).map_err(|e| e.to_string())?;
-        Ok(WitnessPolicy {
-            policy,
-            quorum: quorum_name(bytes),
-        })
+        Ok(WitnessPolicy { policy })
     }
 
     /// The quorum's name as the policy's `quorum` line gives it.
     pub fn quorum(&self) -> &str {
-        &self.quorum
+        self.policy.quorum_name()
     }
 
     /// Checks a checkpoint note already verified with the pinned `log` key: Ok when the
@@ -92,23 +88,9 @@ impl WitnessPolicy {
         };
         Err(AgentError::AwaitingWitnesses(format!(
             "the checkpoint of size {} does not meet the witness quorum {:?} yet (cosigned by {by})",
-            verdict.checkpoint.size, self.quorum
+            verdict.checkpoint.size, self.quorum()
         )))
     }
-}
-
-/// The argument of the `quorum` line of a policy that parsed (exactly one exists).
-fn quorum_name(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .find_map(|line| {
-            let mut items = line.split([' ', '\t']).filter(|s| !s.is_empty());
-            match (items.next(), items.next()) {
-                (Some("quorum"), Some(name)) => Some(name.to_owned()),
-                _ => None,
-            }
-        })
-        .unwrap_or_else(|| "none".to_owned())
 }
 
 #[cfg(test)]

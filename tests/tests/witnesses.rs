@@ -103,10 +103,9 @@ async fn healthz(server: &Ledgerd) -> Value {
         .expect("healthz json")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fail_closed_receipts_wait_for_the_quorum_and_resume_after_restarts() {
-    let root = tempfile::tempdir().unwrap();
-    let mut s = setup(root.path()).await;
+/// A fail-closed `ledgerd` with the setup's policy, and an HTTP agent `name` that has
+/// delivered `n` records through it.
+async fn fail_closed_with_agent(root: &Path, s: &Setup, name: &str, n: u64) -> (Ledgerd, AgentBox) {
     let policy_arg = s.policy_file.display().to_string();
     let args = [
         "--witness-policy",
@@ -114,17 +113,24 @@ async fn fail_closed_receipts_wait_for_the_quorum_and_resume_after_restarts() {
         "--witness-fail-closed",
         "true",
     ];
-    let mut server = Ledgerd::start_with(&s.log_dir, &args).await;
+    let server = Ledgerd::start_with(&s.log_dir, &args).await;
     let urls = (server.http(), server.grpc());
-    let mut agent =
-        AgentBox::enrol(root.path(), "app-1", "http", &server, (&urls.0, &urls.1)).await;
-    agent.record(20);
+    let mut agent = AgentBox::enrol(root, name, "http", &server, (&urls.0, &urls.1)).await;
+    agent.record(n);
     agent.start();
     let boxes = std::slice::from_ref(&agent);
-    wait_for("20 deliveries", Duration::from_secs(60), || {
-        delivered(boxes) == [20]
+    wait_for(&format!("{n} deliveries"), Duration::from_secs(60), || {
+        delivered(boxes) == [n]
     })
     .await;
+    (server, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fail_closed_receipts_wait_for_the_quorum_and_resume_after_restarts() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = setup(root.path()).await;
+    let (mut server, mut agent) = fail_closed_with_agent(root.path(), &s, "app-1", 20).await;
     assert!(cosigners(&agent, &s, 1, 20).iter().all(|&n| n >= 2));
     let log_only = reqwest::get(format!("{}/checkpoint/log", server.http()))
         .await
@@ -317,24 +323,7 @@ fn verify_receipt_with_policy(
 async fn a_forked_checkpoint_signed_by_the_log_gets_no_cosignature() {
     let root = tempfile::tempdir().unwrap();
     let s = setup(root.path()).await;
-    let policy_arg = s.policy_file.display().to_string();
-    let args = [
-        "--witness-policy",
-        &policy_arg,
-        "--witness-fail-closed",
-        "true",
-    ];
-    let mut server = Ledgerd::start_with(&s.log_dir, &args).await;
-    let urls = (server.http(), server.grpc());
-    let mut agent =
-        AgentBox::enrol(root.path(), "app-4", "http", &server, (&urls.0, &urls.1)).await;
-    agent.record(12);
-    agent.start();
-    let boxes = std::slice::from_ref(&agent);
-    wait_for("12 deliveries", Duration::from_secs(60), || {
-        delivered(boxes) == [12]
-    })
-    .await;
+    let (mut server, mut agent) = fail_closed_with_agent(root.path(), &s, "app-4", 12).await;
     agent.kill();
     let published = http_text(&format!("{}/checkpoint", server.http())).await;
     server.kill();

@@ -27,11 +27,10 @@ use crate::files::read_limited;
 /// Largest policy file read (the spec's limits make real ones a few KiB).
 pub const MAX_POLICY_FILE: u64 = 1 << 20;
 
-/// A parsed policy and the name its `quorum` line gives (`none` included).
+/// A parsed policy.
 #[derive(Debug, Clone)]
 pub struct LoadedPolicy {
     pub policy: Policy,
-    pub quorum: String,
 }
 
 /// Reads and parses a policy file; errors name the file and the line.
@@ -50,24 +49,7 @@ pub fn parse_policy(bytes: &[u8], what: &str) -> Result<LoadedPolicy, VerifyErro
         };
         VerifyError::malformed(format!("policy file {what}"), reason)
     })?;
-    Ok(LoadedPolicy {
-        policy,
-        quorum: quorum_name(bytes),
-    })
-}
-
-/// The argument of the `quorum` line of a policy that parsed (exactly one exists).
-fn quorum_name(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .find_map(|line| {
-            let mut items = line.split([' ', '\t']).filter(|s| !s.is_empty());
-            match (items.next(), items.next()) {
-                (Some("quorum"), Some(name)) => Some(name.to_owned()),
-                _ => None,
-            }
-        })
-        .unwrap_or_else(|| "none".to_owned())
+    Ok(LoadedPolicy { policy })
 }
 
 /// What the witnesses of a policy say about one checkpoint.
@@ -94,7 +76,7 @@ pub fn check_witnesses(
 ) -> Result<WitnessVerdict, VerifyError> {
     let verdict = loaded.policy.check(note, Some(log)).map_err(check_error)?;
     Ok(WitnessVerdict {
-        quorum: loaded.quorum.clone(),
+        quorum: loaded.policy.quorum_name().to_owned(),
         quorum_met: verdict.quorum_met,
         cosigned_by: verdict.cosigned_by,
         known: loaded.policy.witnesses().len(),
@@ -172,12 +154,6 @@ impl WitnessVerdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quorum_name_is_the_quorum_lines_argument() {
-        assert_eq!(quorum_name(b"# c\n\nquorum none\n"), "none");
-        assert_eq!(quorum_name(b"group G any W\n\tquorum \t G\n"), "G");
-    }
 
     #[test]
     fn policy_errors_name_the_line_and_file() {

@@ -312,6 +312,15 @@ impl Policy {
         &self.witnesses
     }
 
+    /// The name on the `quorum` line: a witness's, a group's, or `none`.
+    pub fn quorum_name(&self) -> &str {
+        match self.quorum {
+            None => "none",
+            Some(Member::Witness(i)) => &self.witnesses[i].name,
+            Some(Member::Group(i)) => &self.groups[i].name,
+        }
+    }
+
     /// True when the policy is `quorum none`.
     pub fn needs_no_witness(&self) -> bool {
         self.quorum.is_none()

@@ -207,3 +207,17 @@ fn bad_policies_are_refused_with_their_line() {
     let e = Policy::parse(b"quorum none\n\xff\n").unwrap_err();
     assert_eq!(e.line, 2);
 }
+
+#[test]
+fn quorum_name_is_the_quorum_lines_argument() {
+    assert_eq!(
+        Policy::parse(b"# c\n\nquorum none\n")
+            .unwrap()
+            .quorum_name(),
+        "none"
+    );
+    assert_eq!(policy_2_of_3().quorum_name(), "G");
+    let w = witness(0).verifier().verifier_key();
+    let single = format!("witness W {w}\n\tquorum \t W\n");
+    assert_eq!(Policy::parse(single.as_bytes()).unwrap().quorum_name(), "W");
+}
