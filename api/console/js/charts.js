@@ -70,14 +70,15 @@ export function stackedBars(testid, { title, categories, series, label = (i) => 
 /** Horizontal bars, one per row `{label, value, text}` (value in any unit, text shown). */
 export function horizontalBars(testid, { title, rows, width = 900, cls = "s-info" }) {
   const rowH = 22;
-  const labelW = 300;
+  const labelW = Math.round(width / 3);
   const height = 24 + rows.length * rowH + 8;
   const max = Math.max(0, ...rows.map((r) => r.value || 0)) || 1;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": title, class: "chart", "data-testid": testid });
   root.appendChild(svg("title", {}, title));
   rows.forEach((r, i) => {
     const y = 20 + i * rowH;
-    const name = r.label.length > 44 ? `${r.label.slice(0, 43)}…` : r.label;
+    const fit = Math.floor(labelW / 7);
+    const name = r.label.length > fit ? `${r.label.slice(0, fit - 1)}…` : r.label;
     root.appendChild(svg("text", { x: labelW - 8, y: y + 14, "text-anchor": "end", class: "axis" }, svg("title", {}, r.label), name));
     const bw = Math.max(r.value > 0 ? 2 : 0, ((width - labelW - 120) * (r.value || 0)) / max);
     root.appendChild(svg("rect", { x: labelW, y: y + 3, width: bw, height: rowH - 6, class: cls }, svg("title", {}, `${r.label}: ${r.text}`)));

@@ -9,9 +9,9 @@ import { lastCheckpoint, pinnedKey } from "./store.js";
 import { compareWithStored, parseVerifierKey, verifyCheckpoint } from "./verify.js";
 
 const LABELS = {
-  first_visit: "✓ checkpoint verified (first visit)",
-  consistent: "✓ consistent with last visit",
-  same: "✓ same checkpoint as last visit",
+  first_visit: "✓ log verified (first visit)",
+  consistent: "✓ log consistent",
+  same: "✓ log unchanged",
   fork: "✗ FORK",
   rollback: "✗ ROLLBACK",
   unpinned: "log key not pinned",

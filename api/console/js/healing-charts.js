@@ -34,5 +34,5 @@ export function timeToResolveChart(patterns) {
     .filter((p) => p.mean_time_to_resolve_ms != null)
     .slice(0, 20)
     .map((p) => ({ label: p.pattern_signature, value: p.mean_time_to_resolve_ms, text: `${duration(p.mean_time_to_resolve_ms)} (${p.successes} resolved)` }));
-  return horizontalBars("chart-time-to-resolve", { title: "Mean time to resolve per pattern (successes)", rows });
+  return horizontalBars("chart-time-to-resolve", { title: "Mean time to resolve per pattern (successes)", rows, width: 600 });
 }

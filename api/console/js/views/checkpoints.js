@@ -4,17 +4,28 @@
 import { getJson, getText } from "../api.js";
 import { errorBox, facts, h, pill, replace, section, table } from "../dom.js";
 import { time, tone } from "../format.js";
-import { pinnedKey } from "../store.js";
+import { lastCheckpoint, pinnedKey } from "../store.js";
+
+/** A tone word per consistency state (format.tone maps it to a colour). */
+const TONES = { first_visit: "ok", consistent: "ok", same: "ok", fork: "fail", rollback: "fail", error: "fail", unpinned: "none" };
 import { parseCheckpointText, parseNote, parseVerifierKey, verifyCheckpoint } from "../verify.js";
 
 export async function render({ main, consistency }) {
   const [note, anchors] = await Promise.all([getText("/checkpoint", { auth: false }), getJson("/v1/anchors?limit=100", { auth: false })]);
   const check = await checkpointFacts(note);
-  await consistency;
+  const visit = await consistency;
+  const stored = lastCheckpoint.get();
   replace(
     main,
     h("h1", {}, "Checkpoints and anchors"),
     section("Latest checkpoint", check, h("pre", { class: "receipt" }, note)),
+    section(
+      "Consistency with this browser's last visit",
+      facts([
+        ["Result", [pill(visit.state, tone(TONES[visit.state] || "grey")), " ", visit.text]],
+        ["Remembered checkpoint", stored ? `size ${stored.size}, root ${stored.root}` : "none"],
+      ]),
+    ),
     section(anchors.enabled ? "Anchors (OpenTimestamps), newest first" : "Anchors — anchoring is disabled on this server", anchorTable(anchors.anchors)),
   );
 }

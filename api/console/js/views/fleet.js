@@ -6,7 +6,10 @@ import { stackedBars } from "../charts.js";
 import { h, pill, replace, section, table } from "../dom.js";
 import { ago, duration, num, short, tone } from "../format.js";
 
-export async function render({ main, site }) {
+export async function render({ main, args, site: chosen }) {
+  // A site named in the route is asked for even when it is not one of the session's
+  // sites: the server's 404 then says "not found or not in your sites".
+  const site = args[0] || chosen;
   if (!site) {
     replace(main, h("h1", {}, "Fleet"), h("p", {}, "Your credential covers no site yet."));
     return;
@@ -71,6 +74,7 @@ function dailyChart(daily) {
     title: "Evidence items per day by status",
     categories: days.map((d) => d.day),
     label: (i) => days[i].day.slice(5),
+    width: 1200,
     series: [
       { name: "pass", cls: "s-pass", values: days.map((d) => d.pass) },
       { name: "warning", cls: "s-warning", values: days.map((d) => d.warning) },

@@ -27,8 +27,8 @@ export async function render({ main, query, session }) {
     main,
     h("h1", {}, "Patterns"),
     filterForm("patterns", FILTERS, query, session.sites),
-    h("div", { class: "columns" }, section("Healing records by tier and outcome", tierOutcomeChart(perTier)), section(`Promotion candidates (${promo.tier}: ≥ ${promo.min_occurrences} occurrences, success rate ≥ ${Math.round(promo.min_success_rate * 100)} %)`, patternTable(promo.candidates, "promotion-row", "no L2 pattern qualifies yet"))),
-    section("Mean time to resolve per pattern", timeToResolveChart(all.patterns)),
+    h("div", { class: "columns" }, section("Healing records by tier and outcome", tierOutcomeChart(perTier)), section("Mean time to resolve per pattern", timeToResolveChart(all.patterns))),
+    section(`Promotion candidates (${promo.tier}: ≥ ${promo.min_occurrences} occurrences, success rate ≥ ${Math.round(promo.min_success_rate * 100)} %)`, patternTable(promo.candidates, "promotion-row", "no L2 pattern qualifies yet")),
     section("All patterns, most frequent first", patternTable(all.patterns, "pattern-row", "no healing records")),
   );
 }

@@ -10,6 +10,15 @@ import { recordFields } from "../record-fields.js";
 import { pinnedKey } from "../store.js";
 import { parseVerifierKey, toBase64, verifyRecord } from "../verify.js";
 
+/** The failed check in words, by the contract's failure name. */
+const FAILURES = {
+  receipt_malformed: "the receipt is malformed or is not for this index",
+  checkpoint_origin: "the receipt's checkpoint is from another log (its origin is not the pinned key's name)",
+  checkpoint_signature: "the checkpoint is not signed by the pinned log key",
+  record_hash: "the record bytes do not hash to the record hash in the link (tampered or missing record)",
+  inclusion_proof: "the inclusion proof does not lead from this record to the checkpoint's root",
+};
+
 const settle = (p) => p.then((value) => ({ value }), (error) => ({ error }));
 
 export async function render({ main, args, consistency }) {
@@ -75,8 +84,8 @@ async function verify(slot, index, hashHex, receipt, bytes) {
     h(
       "div",
       { class: `verify ${ok ? "verified" : "failed"}`, testid: "verify-status", dataset: ok ? { state: "verified" } : { state: "failed", failure: result.failure } },
-      h("strong", {}, ok ? `✓ Verified against ${key.name}+${key.keyIdHex}` : `✗ Verification failed: ${failed ? failed.label.toLowerCase() : result.failure} does not hold`),
-      ok ? ` — leaf ${index} is in the signed tree of size ${result.checkpoint.size}.` : ` (${result.failure}) — ${failed ? failed.detail : ""}`,
+      h("strong", {}, ok ? `✓ Verified against ${key.name}+${key.keyIdHex}` : `✗ Verification failed: ${FAILURES[result.failure] || result.failure}`),
+      ok ? ` — leaf ${index} is in the signed tree of size ${result.checkpoint.size}.` : ` (${result.failure}): ${failed ? failed.detail : ""}`,
     ),
     h("ul", { class: "checks" }, lines),
   );

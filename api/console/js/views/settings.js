@@ -18,7 +18,7 @@ export async function render({ main }) {
 
 function draw(main, served) {
   const pinned = pinnedKey.get();
-  const input = h("input", { id: "log-key", type: "text", spellcheck: "false", autocomplete: "off", size: "90", placeholder: "name+keyid+base64key", value: pinned || "" });
+  const input = h("input", { id: "log-key", type: "text", spellcheck: "false", autocomplete: "off", size: "90", placeholder: "name+keyid+base64key" });
   const status = h("div", { class: "status-slot" });
   const pin = h("button", { id: "pin-key", type: "button", on: { click: () => pinKey(main, served, input, status) } }, "Pin key");
   const same = pinned && served === pinned;
