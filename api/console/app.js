@@ -120,6 +120,7 @@ async function run() {
   const gen = ++shell.generation;
   const started = performance.now();
   const body = document.body;
+  body.dataset.ready = "false";
   let route = parseHash();
   if (!token.get()) route = { ...route, name: "sign-in" };
   else if (!VIEWS[route.name] || route.name === "sign-in") {

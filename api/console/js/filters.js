@@ -41,10 +41,10 @@ export function filterForm(view, fields, query, sites) {
   return form;
 }
 
-/** The API parameters of a route query: the named filters plus the cursor. */
+/** The API parameters of a route query: the named filters, the cursor and the page size (default 50). */
 export function apiParams(query, names) {
-  const out = {};
-  for (const n of [...names, "cursor"]) if (query.get(n)) out[n] = query.get(n);
+  const out = { limit: 50 };
+  for (const n of [...names, "cursor", "limit"]) if (query.get(n)) out[n] = query.get(n);
   return out;
 }
 

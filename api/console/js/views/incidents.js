@@ -3,7 +3,7 @@
 
 import { getJson, seg, withQuery } from "../api.js";
 import { apiParams, filterForm, nextPageButton } from "../filters.js";
-import { fetchTierStats, tierOutcomeChart } from "../healing-charts.js";
+import { fetchTierStats, tierOutcomeChart, timeToResolveChart } from "../healing-charts.js";
 import { h, pill, replace, section, table } from "../dom.js";
 import { duration, num, time, tone } from "../format.js";
 
@@ -19,16 +19,23 @@ const FILTERS = [
 
 export async function render({ main, query, session }) {
   const params = apiParams(query, FILTERS.map(([n]) => n));
-  const [page, perTier] = await Promise.all([
-    getJson(withQuery("/v1/incidents", { ...params, limit: 50 })),
-    fetchTierStats(query.get("site"), query.get("check_type")),
+  const scope = { site: query.get("site"), check_type: query.get("check_type") };
+  const [page, perTier, patterns] = await Promise.all([
+    getJson(withQuery("/v1/incidents", params)),
+    fetchTierStats(scope.site, scope.check_type),
+    getJson(withQuery("/v1/patterns", scope)),
   ]);
   replace(
     main,
     h("h1", {}, "Incidents"),
     filterForm("incidents", FILTERS, query, session.sites),
     section(query.get("cursor") ? "Incidents (next page)" : "Incidents, newest first", incidentTable(page.incidents), h("div", { class: "pager" }, query.get("cursor") ? h("a", { href: firstPage(query) }, "← first page") : null, " ", nextPageButton("incidents", query, page.next_cursor))),
-    section(`Healing records by tier and outcome${query.get("site") ? ` — ${query.get("site")}` : " — all your sites"}`, tierOutcomeChart(perTier)),
+    h(
+      "div",
+      { class: "columns" },
+      section(`Healing records by tier and outcome${scope.site ? ` — ${scope.site}` : " — all your sites"}`, tierOutcomeChart(perTier)),
+      section("Mean time to resolve per pattern", timeToResolveChart(patterns.patterns)),
+    ),
   );
 }
 

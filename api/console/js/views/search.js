@@ -18,7 +18,7 @@ const FILTERS = [
 
 export async function render({ main, query, session }) {
   const params = apiParams(query, FILTERS.map(([n]) => n));
-  const page = await getJson(withQuery("/v1/search/records", { ...params, limit: 50 }));
+  const page = await getJson(withQuery("/v1/search/records", params));
   const first = new URLSearchParams(query);
   first.delete("cursor");
   replace(
