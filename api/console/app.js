@@ -161,6 +161,14 @@ function finish(gen, started) {
   document.body.dataset.ready = "true";
 }
 
+/** Without WebCrypto nothing can be verified: say so on every page, not only on failures. */
+function warnWithoutWebCrypto() {
+  if (globalThis.crypto && globalThis.crypto.subtle) return;
+  const note = h("div", { class: "alarm amber", role: "alert" }, h("strong", {}, "Verification unavailable: "), "this page is not a secure context, so the browser offers no WebCrypto (crypto.subtle). Open the console over https://, or at http://localhost or http://127.0.0.1, to verify checkpoints and records.");
+  document.body.insertBefore(note, document.getElementById("main"));
+}
+
+warnWithoutWebCrypto();
 window.addEventListener("hashchange", run);
 window.addEventListener("ledger:signed-out", () => {
   shell.session = null;

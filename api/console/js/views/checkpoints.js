@@ -57,6 +57,9 @@ async function checkpointFacts(note) {
   ]);
 }
 
+/** Only same-origin paths become links (the server's JSON is data, not trusted markup). */
+const local = (url) => (typeof url === "string" && url.startsWith("/") && !url.startsWith("//") ? url : null);
+
 function bitcoin(a) {
   if (a.bitcoin_verified) return `block ${a.bitcoin_verified.height} (${time(a.bitcoin_verified.time * 1000)}, header checked)`;
   if (a.bitcoin_heights && a.bitcoin_heights.length) return `block ${a.bitcoin_heights.join(", ")}`;
@@ -66,14 +69,14 @@ function bitcoin(a) {
 function anchorTable(rows) {
   return table(
     [
-      ["Tree size", (a) => h("a", { href: a.checkpoint_url }, String(a.tree_size))],
+      ["Tree size", (a) => (local(a.checkpoint_url) ? h("a", { href: local(a.checkpoint_url) }, String(a.tree_size)) : String(a.tree_size))],
       ["State", (a) => [h("span", { testid: "anchor-state", class: `pill ${tone(a.status)}` }, a.status), a.overdue ? [" ", pill("overdue", "red")] : null]],
       ["Bitcoin block height", (a) => h("span", { testid: "bitcoin-height" }, bitcoin(a))],
       ["Calendars", (a) => (a.calendars || []).length + (a.awaiting && a.awaiting.length ? ` (${a.awaiting.length} not yet)` : "")],
       ["Stamped", (a) => time(a.created_ms)],
       ["Completed", (a) => time(a.completed_ms)],
       ["Last error", (a) => a.last_error || "—"],
-      ["Proof", (a) => (a.ots_url ? h("a", { href: a.ots_url, download: `checkpoint-${a.tree_size}.ots` }, ".ots") : "—")],
+      ["Proof", (a) => (local(a.ots_url) ? h("a", { href: local(a.ots_url), download: `checkpoint-${a.tree_size}.ots` }, ".ots") : "—")],
     ],
     rows,
     (a) => ({ testid: "anchor-row", dataset: { size: String(a.tree_size), state: a.status } }),
