@@ -58,8 +58,8 @@ async function session() {
   return shell.session;
 }
 
-/** Forgets everything tied to the credential (used by sign-out and by a 401). */
-export function signOut() {
+/** Forgets everything tied to the credential. */
+function signOut() {
   token.clear();
   shell.session = null;
   shell.site = null;
@@ -127,10 +127,12 @@ async function run() {
     location.replace("#/fleet");
     return;
   }
-  body.dataset.ready = "false";
   body.dataset.view = route.name;
   delete body.dataset.loadMs;
-  const main = document.getElementById("main");
+  // Each route renders into its own container: a slower, superseded route then only
+  // fills a detached element and never overwrites the page of the current one.
+  const main = h("div", { class: "view" });
+  replace(document.getElementById("main"), main);
   const alarm = document.getElementById("alarm");
   try {
     if (token.get()) await session();
@@ -144,8 +146,7 @@ async function run() {
   const site = token.get() ? currentSite(route) : null;
   const badge = header(route);
   const consistency = runConsistency(badge, alarm);
-  replace(main);
-  const ctx = { main, args: route.args, query: route.query, site, session: shell.session, consistency, stale: () => gen !== shell.generation };
+  const ctx = { main, args: route.args, query: route.query, site, session: shell.session, consistency };
   try {
     await VIEWS[route.name].render(ctx);
   } catch (e) {
