@@ -1,6 +1,16 @@
 // The console's shell: hash router, header (navigation, site selector, consistency
 // badge, sign-out) and the body data attributes the browser tests wait on
 // (data-view, data-ready, data-loadMs).
+//
+// Codemap (no build step; every file is served as is by ledgerd under a strict CSP):
+//   js/api.js          requests with the bearer credential, readable errors, 401 → sign-in
+//   js/store.js        the sessionStorage/localStorage keys of the console contract
+//   js/verify.js       signed notes, checkpoints, receipts, RFC 9162 proofs (WebCrypto)
+//   js/consistency.js  the header badge: /checkpoint against the pinned key and last visit
+//   js/cbor.js, js/record-fields.js   decoding a record's bytes for display
+//   js/charts.js, js/healing-charts.js   inline SVG charts
+//   js/dom.js, js/format.js, js/filters.js, js/records.js   building pages
+//   js/views/*.js      one module per route, each exporting `render(ctx)`
 
 import { getJson } from "./js/api.js";
 import { runConsistency } from "./js/consistency.js";
