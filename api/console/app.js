@@ -111,6 +111,7 @@ function header(route) {
     h("span", { class: "spacer" }),
     signedIn ? siteSelector(route) : null,
     badge,
+    signedIn ? h("button", { id: "refresh", type: "button", title: "Load this page again", on: { click: run } }, "↻") : null,
     signedIn ? h("span", { class: "role" }, shell.session ? shell.session.role : "") : null,
     signedIn ? h("button", { id: "sign-out", type: "button", on: { click: signOut } }, "Sign out") : null,
   );
