@@ -3,6 +3,9 @@
 //! `/openapi.json` are both built from it. Routes and formats are documented in
 //! docs/API.md.
 //!
+//! The web console's page and files ([`console`]) are served beside the API at `/` and
+//! `/console/…`; they are not part of the OpenAPI document.
+//!
 //! Public: checkpoints, hash tiles, consistency proofs, receipts, anchors, `/healthz`,
 //! `/metrics`, `/log-key`, `/operator-key`. Everything that reveals record contents needs
 //! a credential ([`extract`]), and a credential that does not cover the record's site
@@ -10,6 +13,7 @@
 
 pub mod admin;
 pub mod anchors;
+pub mod console;
 pub mod endpoint;
 pub mod enrolment;
 pub mod export;
@@ -23,6 +27,7 @@ pub mod params;
 pub mod records;
 pub mod respond;
 pub mod search;
+pub mod session;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,6 +56,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         fleet::endpoints(),
         healing::endpoints(),
         search::endpoints(),
+        session::endpoints(),
     ]
     .into_iter()
     .flatten()
@@ -65,6 +71,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         router = router.route(e.path(), e.handler);
     }
     router
+        .merge(console::router())
         .fallback(|| async { AppError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

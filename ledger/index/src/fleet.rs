@@ -101,6 +101,17 @@ impl QueryIndex {
         Ok(rows)
     }
 
+    /// Every site the index knows: sites with logged records or enrolled keys, sorted.
+    pub fn sites(&self) -> Result<Vec<String>, IndexError> {
+        let conn = self.reader()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT site FROM appliances UNION SELECT site FROM keys ORDER BY 1")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Facts of every indexed chain of `site`: (appliance id, facts).
     pub fn site_chains(&self, site: &str) -> Result<Vec<(String, ChainFacts)>, IndexError> {
         let conn = self.reader()?;

@@ -222,6 +222,8 @@ fn fleet_facts_alarms_and_key_history() {
         (Some(8), Some("revoked:decommissioned"), None)
     );
     assert!(index.site_chains("nowhere").unwrap().is_empty());
+    // The operator chain's site, the site with keys and records, the other site.
+    assert_eq!(index.sites().unwrap(), ["operator", "s1", "s2"]);
 }
 
 #[test]
