@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 pub const WAIT: Duration = Duration::from_secs(15);
 
 /// The W3C name of an element reference in JSON.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// The installed driver and browser.
 #[derive(Debug, Clone)]
@@ -131,7 +131,11 @@ fn kill_profile_processes(profile: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
@@ -354,10 +358,7 @@ impl Browser {
     /// The element `css` matches, or a panic.
     async fn element(&self, css: &str) -> String {
         let v = self
-            .post(
-                "/element",
-                json!({"using": "css selector", "value": css}),
-            )
+            .post("/element", json!({"using": "css selector", "value": css}))
             .await;
         v[ELEMENT_KEY]
             .as_str()
@@ -381,7 +382,9 @@ impl Browser {
 
     /// Writes a screenshot of the viewport as PNG to `path` (directories created).
     pub async fn screenshot(&self, path: &Path) {
-        let v = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        let v = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
         let png = STANDARD
             .decode(v.as_str().unwrap_or_default())
             .expect("screenshot is base64");

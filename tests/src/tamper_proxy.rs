@@ -181,7 +181,8 @@ fn is_receipt(path: &str) -> bool {
 fn is_record(path: &str) -> bool {
     match path.strip_prefix("/v1/records/") {
         Some(rest) => {
-            rest.starts_with("by-hash/") || (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+            rest.starts_with("by-hash/")
+                || (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
         }
         None => false,
     }
@@ -305,7 +306,11 @@ mod tests {
         assert_eq!(tamper(Tamper::RecordBytes, "/receipt/3", r.clone()), r);
         let record = vec![1u8, 2, 3];
         assert_eq!(
-            tamper(Tamper::RecordBytes, "/v1/records/by-hash/ab", record.clone()),
+            tamper(
+                Tamper::RecordBytes,
+                "/v1/records/by-hash/ab",
+                record.clone()
+            ),
             [1, 2, 2]
         );
         assert_eq!(

@@ -53,13 +53,17 @@ fn now_ms() -> u64 {
 
 fn evidence(host: &str, n: u64, fail: bool, details: &str) -> Value {
     let t = now_ms() - 120_000;
-    let mut items = vec![json!({"check_type": "disk_encryption", "host": host, "status": "pass",
+    let mut items = vec![
+        json!({"check_type": "disk_encryption", "host": host, "status": "pass",
         "observed_at": t, "details": format!("{details} {n}"),
-        "controls": ["HIPAA:164.312(a)(2)(iv)"]})];
+        "controls": ["HIPAA:164.312(a)(2)(iv)"]}),
+    ];
     if fail {
-        items.push(json!({"check_type": "backup_age", "host": host, "status": "fail",
+        items.push(
+            json!({"check_type": "backup_age", "host": host, "status": "fail",
             "observed_at": t + 1, "details": format!("{details}: last backup 9 days ago"),
-            "controls": ["HIPAA:164.308(a)(7)(ii)(A)"]}));
+            "controls": ["HIPAA:164.308(a)(7)(ii)(A)"]}),
+        );
     }
     json!({ "items": items })
 }
@@ -173,22 +177,49 @@ struct World {
 }
 
 const NAS_HEALING: [(&str, &str, &str, &str, &str, &str); 3] = [
-    ("inc-a-1", "disk_space", "disk_full:/var", "L1", "success", "rb-clean-tmp"),
-    ("inc-a-2", "service_down", "crashloop:backup", "L2", "failure", "rb-restart"),
-    ("inc-a-2", "service_down", "crashloop:backup", "L3", "escalated", "rb-page-oncall"),
+    (
+        "inc-a-1",
+        "disk_space",
+        "disk_full:/var",
+        "L1",
+        "success",
+        "rb-clean-tmp",
+    ),
+    (
+        "inc-a-2",
+        "service_down",
+        "crashloop:backup",
+        "L2",
+        "failure",
+        "rb-restart",
+    ),
+    (
+        "inc-a-2",
+        "service_down",
+        "crashloop:backup",
+        "L3",
+        "escalated",
+        "rb-page-oncall",
+    ),
 ];
-const FW_HEALING: (&str, &str, &str, &str, &str, &str) =
-    ("inc-a-3", "firewall", "rule_drift:fw", "L1", "success", "rb-reload-rules");
+const FW_HEALING: (&str, &str, &str, &str, &str, &str) = (
+    "inc-a-3",
+    "firewall",
+    "rule_drift:fw",
+    "L1",
+    "success",
+    "rb-reload-rules",
+);
 
 /// Site A: `a-nas` (many records, online), `a-fw` (stale), `a-fresh` (never); site B:
 /// two appliances with the secrets. Returns once everything is delivered and indexed.
 async fn world() -> World {
     let root = tempfile::tempdir().expect("temporary directory");
-    // Check-ins every second; stale after three missed ones, so the test can wait for it.
+    // Check-ins every second; stale after four missed ones, so the test can wait for it.
     let config = root.path().join("ledgerd.toml");
     std::fs::write(
         &config,
-        "checkin_interval_secs = 1\nstale_after_missed_checkins = 3\n",
+        "checkin_interval_secs = 1\nstale_after_missed_checkins = 4\n",
     )
     .expect("server configuration");
     let config_arg = config.display().to_string();
@@ -219,7 +250,14 @@ async fn world() -> World {
             .map(|n| evidence("b-host-secret", n, n == 1, "b-detail-secret"))
             .collect();
         b.record_inputs(InputKind::Evidence, &inputs);
-        let h = (incident, "b_check", "b-pattern-secret", "L2", "failure", "rb-b-secret");
+        let h = (
+            incident,
+            "b_check",
+            "b-pattern-secret",
+            "L2",
+            "failure",
+            "rb-b-secret",
+        );
         b.record_inputs(InputKind::Healing, &[healing(h)]);
     }
     for b in [&mut nas, &mut fw, &mut b1, &mut b2] {
@@ -255,16 +293,20 @@ impl World {
         let (server, admin) = (self.a.http(), self.a.admin.clone());
         let (server, admin) = (&server, &admin);
         let expected_a = (NAS_EVIDENCE + 3 + 6) as usize;
-        until("site A indexed", Duration::from_secs(30), move || async move {
-            let a = search_all(server, admin, &format!("site={SITE_A}")).await;
-            let b = search_all(server, admin, &format!("site={SITE_B}")).await;
-            let content = |v: &[Value]| {
-                v.iter()
-                    .filter(|r| r["kind"] == "evidence" || r["kind"] == "healing")
-                    .count()
-            };
-            content(&a) == expected_a && content(&b) == 8
-        })
+        until(
+            "site A indexed",
+            Duration::from_secs(30),
+            move || async move {
+                let a = search_all(server, admin, &format!("site={SITE_A}")).await;
+                let b = search_all(server, admin, &format!("site={SITE_B}")).await;
+                let content = |v: &[Value]| {
+                    v.iter()
+                        .filter(|r| r["kind"] == "evidence" || r["kind"] == "healing")
+                        .count()
+                };
+                content(&a) == expected_a && content(&b) == 8
+            },
+        )
         .await;
         until("a-fw stale", Duration::from_secs(20), move || async move {
             let fleet = get_json(&format!("{server}/v1/sites/{SITE_A}/appliances"), admin).await;
@@ -349,12 +391,18 @@ impl Console {
         let limit = WAIT.as_millis() as u64;
         let r = self
             .browser
-            .execute_async(ROUTE_SCRIPT, json!([hash, view, limit]), WAIT + Duration::from_secs(5))
+            .execute_async(
+                ROUTE_SCRIPT,
+                json!([hash, view, limit]),
+                WAIT + Duration::from_secs(5),
+            )
             .await;
         if r["timedOut"] != false {
             // Panics with the page's state.
             let what = format!("view {view}: data-ready to go false, then true, after {hash}");
-            self.browser.wait_for_within(&what, "false", Duration::ZERO).await;
+            self.browser
+                .wait_for_within(&what, "false", Duration::ZERO)
+                .await;
         }
         let measured = r["ms"].as_f64().unwrap_or_default();
         self.after(view, hash, measured).await
@@ -365,7 +413,9 @@ impl Console {
     async fn load(&mut self, hash: &str, view: &str) -> Value {
         self.browser.navigate("about:blank").await;
         let started = Instant::now();
-        self.browser.navigate(&format!("{}/{hash}", self.base)).await;
+        self.browser
+            .navigate(&format!("{}/{hash}", self.base))
+            .await;
         self.browser
             .wait_for(&format!("view {view} ({hash})"), &ready_js(view))
             .await;
@@ -408,7 +458,9 @@ impl Console {
 
     async fn shot(&self, name: &str) {
         for dir in &self.shots {
-            self.browser.screenshot(&dir.join(format!("{name}.png"))).await;
+            self.browser
+                .screenshot(&dir.join(format!("{name}.png")))
+                .await;
         }
     }
 
@@ -423,8 +475,14 @@ impl Console {
 
     /// `textContent` of the first element `css` matches (empty if none).
     async fn text_of(&self, css: &str) -> String {
-        let script = format!("const e = document.querySelector({css:?}); return e ? e.textContent : '';");
-        self.js(&script).await.as_str().unwrap_or_default().trim().to_owned()
+        let script =
+            format!("const e = document.querySelector({css:?}); return e ? e.textContent : '';");
+        self.js(&script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
     }
 
     /// The `data-index` values of the search rows shown.
@@ -481,7 +539,9 @@ async fn console_in_a_browser_shows_one_sites_data_verifies_records_and_detects_
     check_console_log(&c);
     let served = proxy.served();
     assert!(
-        served.iter().all(|p| !p.contains(&w.reader) && !p.contains(&w.a.admin)),
+        served
+            .iter()
+            .all(|p| !p.contains(&w.reader) && !p.contains(&w.a.admin)),
         "a credential was put into a URL"
     );
     println!(
@@ -548,7 +608,11 @@ async fn check_fleet(c: &mut Console, w: &World) {
     let rows = c
         .js("return [...document.querySelectorAll('tr[data-testid=appliance-row]')].map(r => [r.dataset.site, r.dataset.appliance, (r.querySelector('[data-testid=state]') || {}).textContent || '']);")
         .await;
-    let api = get_json(&format!("{}/v1/sites/{SITE_A}/appliances", w.a.http()), &w.reader).await;
+    let api = get_json(
+        &format!("{}/v1/sites/{SITE_A}/appliances", w.a.http()),
+        &w.reader,
+    )
+    .await;
     let api_states = states(&api);
     let expected = BTreeMap::from([
         ("a-fresh".to_owned(), "never".to_owned()),
@@ -565,7 +629,10 @@ async fn check_fleet(c: &mut Console, w: &World) {
             .filter(|s| text.contains(s))
             .collect::<Vec<_>>();
         assert_eq!(state.len(), 1, "state cell of {row}");
-        shown.insert(row[1].as_str().unwrap_or_default().to_owned(), state[0].to_owned());
+        shown.insert(
+            row[1].as_str().unwrap_or_default().to_owned(),
+            state[0].to_owned(),
+        );
     }
     assert_eq!(shown, expected, "fleet rows");
     c.shot("fleet").await;
@@ -578,11 +645,18 @@ async fn check_appliance(c: &mut Console, w: &World) {
     )
     .await;
     let last = w.nas.stats().head_sequence;
-    c.route(&format!("#/appliance/{SITE_A}/a-nas"), "appliance").await;
+    c.route(&format!("#/appliance/{SITE_A}/a-nas"), "appliance")
+        .await;
     let head = c.text_of("[data-testid=chain-head]").await;
-    assert!(has_number(&head, last), "chain head {head:?}, last sequence {last} ({api})");
+    assert!(
+        has_number(&head, last),
+        "chain head {head:?}, last sequence {last} ({api})"
+    );
     assert!(c.count("[data-testid=key-row]").await >= 1, "no key row");
-    assert!(c.count("[data-testid=record-row]").await >= 1, "no record row");
+    assert!(
+        c.count("[data-testid=record-row]").await >= 1,
+        "no record row"
+    );
     c.shot("appliance").await;
 }
 
@@ -602,16 +676,23 @@ async fn check_site_b_is_not_found(c: &mut Console) {
             || c.count("[data-testid=not-found]").await > 0;
         assert!(not_found, "{hash}: no not-found shown; text:\n{text}");
         for secret in B_SECRETS.iter().filter(|s| !hash.contains(**s)) {
-            assert!(!text.contains(secret), "{hash}: page text shows {secret}:\n{text}");
+            assert!(
+                !text.contains(secret),
+                "{hash}: page text shows {secret}:\n{text}"
+            );
             assert!(!html.contains(secret), "{hash}: page HTML holds {secret}");
         }
-        let rows = c.count("[data-testid=appliance-row], [data-testid=record-row]").await;
+        let rows = c
+            .count("[data-testid=appliance-row], [data-testid=record-row]")
+            .await;
         assert_eq!(rows, 0, "{hash}: rows shown");
         let options = c
             .js("return [...document.querySelectorAll('#site option')].map(o => o.value);")
             .await;
         assert!(
-            options.as_array().is_none_or(|o| o.iter().all(|v| v == SITE_A)),
+            options
+                .as_array()
+                .is_none_or(|o| o.iter().all(|v| v == SITE_A)),
             "{hash}: site options {options}"
         );
     }
@@ -631,7 +712,8 @@ async fn check_incidents(c: &mut Console, w: &World) {
     let expected: BTreeSet<String> = w.incidents.keys().cloned().collect();
     assert_eq!(shown, expected, "incident rows");
     c.shot("incidents").await;
-    c.route(&format!("#/incident/{SITE_A}/inc-a-2"), "incident").await;
+    c.route(&format!("#/incident/{SITE_A}/inc-a-2"), "incident")
+        .await;
     assert_eq!(
         c.count("[data-testid=record-row]").await,
         w.incidents["inc-a-2"],
@@ -643,7 +725,10 @@ async fn check_incidents(c: &mut Console, w: &World) {
 async fn check_patterns(c: &mut Console) {
     c.route("#/patterns", "patterns").await;
     let text = c.browser.text().await;
-    assert!(text.contains("crashloop:backup"), "pattern of site A missing:\n{text}");
+    assert!(
+        text.contains("crashloop:backup"),
+        "pattern of site A missing:\n{text}"
+    );
     assert!(!text.contains("b-pattern-secret"), "site B's pattern shown");
     c.shot("patterns").await;
 }
@@ -651,21 +736,45 @@ async fn check_patterns(c: &mut Console) {
 async fn check_search(c: &mut Console, w: &World) {
     let server = w.a.http();
     let fails = search_all(&server, &w.reader, &format!("site={SITE_A}&status=fail")).await;
-    assert_eq!(fails.len(), w.fail_records, "records with a failing item (API)");
-    c.route(&format!("#/search?site={SITE_A}&status=fail"), "search").await;
+    assert_eq!(
+        fails.len(),
+        w.fail_records,
+        "records with a failing item (API)"
+    );
+    c.route(&format!("#/search?site={SITE_A}&status=fail"), "search")
+        .await;
     let shown: BTreeSet<u64> = c.row_indices().await.into_iter().collect();
     let expected: BTreeSet<u64> = fails.iter().filter_map(|r| r["index"].as_u64()).collect();
     assert_eq!(shown, expected, "search status=fail rows");
-    assert_eq!(c.count("#next-page").await, 0, "a next page for {} rows", shown.len());
+    assert_eq!(
+        c.count("#next-page").await,
+        0,
+        "a next page for {} rows",
+        shown.len()
+    );
 
     let all = search_all(&server, &w.reader, &format!("site={SITE_A}")).await;
     let expected: BTreeSet<u64> = all.iter().filter_map(|r| r["index"].as_u64()).collect();
+    // The default page holds 50 records; paging is walked with pages of 25.
     c.route(&format!("#/search?site={SITE_A}"), "search").await;
+    assert_eq!(c.row_indices().await.len(), 50, "rows of the first page");
+    assert_eq!(
+        c.count("#next-page").await,
+        1,
+        "no next page for {} records",
+        expected.len()
+    );
     c.shot("search").await;
+    c.route(&format!("#/search?site={SITE_A}&limit=25"), "search")
+        .await;
     let mut seen: BTreeSet<u64> = c.row_indices().await.into_iter().collect();
     let mut pages = 1;
     while c.count("#next-page").await > 0 {
-        assert!(pages < 10, "more than 10 pages for {} records", expected.len());
+        assert!(
+            pages < 10,
+            "more than 10 pages for {} records",
+            expected.len()
+        );
         let before = c.row_indices().await;
         c.browser.click("#next-page").await;
         let before_js = format!("{before:?}");
@@ -685,7 +794,12 @@ async fn check_search(c: &mut Console, w: &World) {
 
 /// One record verified; then one record per tamper mode, each failing its check.
 async fn check_records(c: &mut Console, w: &World, proxy: &TamperProxy) {
-    let records = search_all(&w.a.http(), &w.reader, &format!("site={SITE_A}&appliance=a-nas")).await;
+    let records = search_all(
+        &w.a.http(),
+        &w.reader,
+        &format!("site={SITE_A}&appliance=a-nas"),
+    )
+    .await;
     let route_of = |r: &Value| {
         format!(
             "#/record/{}/{}",
@@ -695,7 +809,11 @@ async fn check_records(c: &mut Console, w: &World, proxy: &TamperProxy) {
     };
     let status = "[data-testid=verify-status]";
     c.load(&route_of(&records[0]), "record").await;
-    let state = c.js(&format!("return document.querySelector('{status}').dataset.state;")).await;
+    let state = c
+        .js(&format!(
+            "return document.querySelector('{status}').dataset.state;"
+        ))
+        .await;
     assert_eq!(state, "verified", "record view of an untouched record");
     c.shot("record-verified").await;
 
@@ -732,8 +850,14 @@ async fn check_health(c: &mut Console, w: &World) {
     let size = tree_size(&w.a.http()).await;
     c.route("#/health", "health").await;
     let shown = c.text_of("[data-testid=tree-size]").await;
-    assert!(has_number(&shown, size), "tree size shown {shown:?}, server {size}");
-    assert!(c.count("[data-testid=queue-depth]").await == 1, "no queue depth");
+    assert!(
+        has_number(&shown, size),
+        "tree size shown {shown:?}, server {size}"
+    );
+    assert!(
+        c.count("[data-testid=queue-depth]").await == 1,
+        "no queue depth"
+    );
     c.shot("health").await;
 }
 
@@ -745,7 +869,10 @@ async fn sign_in_as_admin(c: &mut Console, admin: &str, key: &str) {
         .wait_for("the sign-in view after signing out", &ready_js("sign-in"))
         .await;
     let token = c.js("return sessionStorage.getItem('ledger.token');").await;
-    assert!(token.is_null(), "the credential outlived signing out: {token}");
+    assert!(
+        token.is_null(),
+        "the credential outlived signing out: {token}"
+    );
     c.browser.type_into("#token", admin).await;
     c.browser.click("#sign-in").await;
     c.browser
@@ -754,7 +881,9 @@ async fn sign_in_as_admin(c: &mut Console, admin: &str, key: &str) {
             "document.body.dataset.view !== 'sign-in' && document.body.dataset.ready === 'true'",
         )
         .await;
-    let pinned = c.js("return localStorage.getItem('ledger.pinnedLogKey');").await;
+    let pinned = c
+        .js("return localStorage.getItem('ledger.pinnedLogKey');")
+        .await;
     assert_eq!(pinned, key, "the pinned key is kept across sign-out");
     c.drain("admin-sign-in").await;
 }
@@ -764,7 +893,9 @@ fn consistency_js(state: &str) -> String {
 }
 
 async fn stored_checkpoint(c: &Console) -> Value {
-    let v = c.js("return localStorage.getItem('ledger.lastCheckpoint');").await;
+    let v = c
+        .js("return localStorage.getItem('ledger.lastCheckpoint');")
+        .await;
     serde_json::from_str(v.as_str().unwrap_or("null")).unwrap_or(Value::Null)
 }
 
@@ -781,9 +912,22 @@ async fn fork_server(w: &World) -> (Ledgerd, AgentBox) {
         .map(|b| format!("{b:02x}"))
         .collect();
     let b = Ledgerd::start_with(&dir, &["--admin-token-sha256", &digest]).await;
-    assert_eq!(b.log_key().await, w.a.log_key().await, "the second server's log key");
+    assert_eq!(
+        b.log_key().await,
+        w.a.log_key().await,
+        "the second server's log key"
+    );
     let urls = (b.http(), b.grpc());
-    let mut agent = AgentBox::enrol_at(w.root.path(), SITE_FORK, "fork-app", "http", &b, (&urls.0, &urls.1), "").await;
+    let mut agent = AgentBox::enrol_at(
+        w.root.path(),
+        SITE_FORK,
+        "fork-app",
+        "http",
+        &b,
+        (&urls.0, &urls.1),
+        "",
+    )
+    .await;
     agent.start();
     (b, agent)
 }
@@ -793,24 +937,41 @@ async fn check_checkpoints_and_fork(c: &mut Console, w: &mut World, proxy: &Tamp
     let key = w.a.log_key().await;
     sign_in_as_admin(c, &w.a.admin, &key).await;
     // A first visit: nothing stored yet.
-    c.js("localStorage.removeItem('ledger.lastCheckpoint'); return null;").await;
+    c.js("localStorage.removeItem('ledger.lastCheckpoint'); return null;")
+        .await;
     c.load("#/checkpoints", "checkpoints").await;
-    c.browser.wait_for("first_visit", &consistency_js("first_visit")).await;
+    c.browser
+        .wait_for("first_visit", &consistency_js("first_visit"))
+        .await;
     let first = tree_size(&w.a.http()).await;
-    assert!(has_number(&c.text_of("[data-testid=checkpoint-size]").await, first));
-    assert_eq!(stored_checkpoint(c).await["size"], first, "stored checkpoint");
+    assert!(has_number(
+        &c.text_of("[data-testid=checkpoint-size]").await,
+        first
+    ));
+    assert_eq!(
+        stored_checkpoint(c).await["size"],
+        first,
+        "stored checkpoint"
+    );
     c.shot("checkpoints").await;
 
     // More records, then a reload: consistent with what was stored.
     let head = w.nas.stats().head_sequence;
-    w.nas.record_inputs(InputKind::Evidence, &[evidence("nas-host", 99, false, "later")]);
+    w.nas.record_inputs(
+        InputKind::Evidence,
+        &[evidence("nas-host", 99, false, "later")],
+    );
     let nas = &w.nas;
-    until("the new record delivered", Duration::from_secs(30), move || async move {
-        delivered(std::slice::from_ref(nas))[0] == head + 1
-    })
+    until(
+        "the new record delivered",
+        Duration::from_secs(30),
+        move || async move { delivered(std::slice::from_ref(nas))[0] == head + 1 },
+    )
     .await;
     c.reload("checkpoints").await;
-    c.browser.wait_for("consistent", &consistency_js("consistent")).await;
+    c.browser
+        .wait_for("consistent", &consistency_js("consistent"))
+        .await;
     let stored = stored_checkpoint(c).await;
     let second = stored["size"].as_u64().expect("stored size");
     assert!(second > first, "stored size {second} after {first}");
@@ -821,14 +982,20 @@ async fn check_checkpoints_and_fork(c: &mut Console, w: &mut World, proxy: &Tamp
     fork_agent.record(more);
     let b_url = b.http();
     let b_url = &b_url;
-    until("the forked log large enough", Duration::from_secs(60), move || async move {
-        tree_size(b_url).await > second
-    })
+    until(
+        "the forked log large enough",
+        Duration::from_secs(60),
+        move || async move { tree_size(b_url).await > second },
+    )
     .await;
     proxy.set_upstream(&b.http());
     c.reload("checkpoints").await;
     c.browser.wait_for("fork", &consistency_js("fork")).await;
-    assert_eq!(stored_checkpoint(c).await, stored, "the old checkpoint is kept");
+    assert_eq!(
+        stored_checkpoint(c).await,
+        stored,
+        "the old checkpoint is kept"
+    );
     c.shot("fork").await;
     proxy.set_upstream(&w.a.http());
     fork_agent.kill();
@@ -836,22 +1003,30 @@ async fn check_checkpoints_and_fork(c: &mut Console, w: &mut World, proxy: &Tamp
 
 /// Every URL the browser requested was on 127.0.0.1 (or internal to Chromium).
 fn check_requests_stayed_local(c: &Console, credentials: &[&str]) {
-    assert!(!c.urls.is_empty(), "the performance log recorded no request");
+    assert!(
+        !c.urls.is_empty(),
+        "the performance log recorded no request"
+    );
     let host = c.base.trim_start_matches("http://");
     for (view, url) in &c.urls {
         let internal = ["data:", "blob:", "about:", "chrome:"]
             .iter()
             .any(|p| url.starts_with(p));
-        let local = url
-            .strip_prefix("http://127.0.0.1:")
-            .is_some_and(|rest| rest.split(['/', '?', '#']).next().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())));
+        let local = url.strip_prefix("http://127.0.0.1:").is_some_and(|rest| {
+            rest.split(['/', '?', '#'])
+                .next()
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        });
         assert!(internal || local, "view {view}: request to {url}");
         assert!(
             internal || url.starts_with(&format!("http://{host}")),
             "view {view}: request past the proxy: {url}"
         );
         for credential in credentials {
-            assert!(!url.contains(credential), "view {view}: credential in {url}");
+            assert!(
+                !url.contains(credential),
+                "view {view}: credential in {url}"
+            );
         }
     }
     println!("{} requests, all to 127.0.0.1", c.urls.len());
@@ -878,7 +1053,11 @@ fn check_console_log(c: &Console) {
             println!("browser log (accepted) [{view}] {level} {source}: {message}");
         }
     }
-    assert!(severe.is_empty(), "browser console errors:\n{}", severe.join("\n"));
+    assert!(
+        severe.is_empty(),
+        "browser console errors:\n{}",
+        severe.join("\n")
+    );
 }
 
 /// The WebDriver client and the proxy against plain `ledgerd` pages: requests are
@@ -895,7 +1074,11 @@ async fn webdriver_client_and_tamper_proxy_against_plain_ledgerd_pages() {
     };
     let b = Browser::start(&tools).await;
     b.navigate(&format!("{}/healthz", proxy.url())).await;
-    b.wait_for("healthz text", "document.body.innerText.includes('tree_size')").await;
+    b.wait_for(
+        "healthz text",
+        "document.body.innerText.includes('tree_size')",
+    )
+    .await;
     assert!(b.has_text("\"status\"").await);
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots/healthz.png");
     b.screenshot(&shot).await;
@@ -919,7 +1102,8 @@ async fn proxy_tampering_keeps_answers_well_formed(a: &Ledgerd, proxy: &TamperPr
     let root = tempfile::tempdir().unwrap();
     let urls = (a.http(), a.grpc());
     for name in ["x-1", "x-2", "x-3"] {
-        let _ = AgentBox::enrol_at(root.path(), SITE_A, name, "http", a, (&urls.0, &urls.1), "").await;
+        let _ =
+            AgentBox::enrol_at(root.path(), SITE_A, name, "http", a, (&urls.0, &urls.1), "").await;
     }
     let size = tree_size(&a.http()).await;
     assert!(size >= 3, "tree size {size}");
@@ -927,7 +1111,12 @@ async fn proxy_tampering_keeps_answers_well_formed(a: &Ledgerd, proxy: &TamperPr
         let url = format!("{}/v1/records/{i}", proxy.url());
         let admin = a.admin.clone();
         async move {
-            let r = reqwest::Client::new().get(url).bearer_auth(admin).send().await.unwrap();
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap();
             assert!(r.status().is_success(), "{}", r.status());
             r.bytes().await.unwrap().to_vec()
         }
@@ -939,14 +1128,22 @@ async fn proxy_tampering_keeps_answers_well_formed(a: &Ledgerd, proxy: &TamperPr
     let entry = record_at(1).await;
     let leaf = ledger_core::hash::leaf_hash(&entry);
     let plain = Receipt::parse(receipt_at(1).await.as_bytes()).unwrap();
-    plain.verify(&leaf, &key).expect("untouched receipt verifies");
+    plain
+        .verify(&leaf, &key)
+        .expect("untouched receipt verifies");
 
     proxy.set_tamper(Tamper::InclusionProof);
     let r = Receipt::parse(receipt_at(1).await.as_bytes()).expect("still well-formed");
-    assert!(matches!(r.verify(&leaf, &key), Err(ReceiptError::NotIncluded(_))));
+    assert!(matches!(
+        r.verify(&leaf, &key),
+        Err(ReceiptError::NotIncluded(_))
+    ));
     proxy.set_tamper(Tamper::CheckpointSignature);
     let r = Receipt::parse(receipt_at(1).await.as_bytes()).expect("still well-formed");
-    assert!(matches!(r.verify(&leaf, &key), Err(ReceiptError::Checkpoint(_))));
+    assert!(matches!(
+        r.verify(&leaf, &key),
+        Err(ReceiptError::Checkpoint(_))
+    ));
     proxy.set_tamper(Tamper::RecordBytes);
     let changed = record_at(1).await;
     assert_eq!(changed.len(), entry.len());
@@ -990,12 +1187,22 @@ async fn console_page_load() {
     for _ in 0..10 {
         for (view, hash) in &routes {
             // Via another view, so each load is a real route change.
-            let other = if view == "health" { ("#/patterns", "patterns") } else { ("#/health", "health") };
+            let other = if view == "health" {
+                ("#/patterns", "patterns")
+            } else {
+                ("#/health", "health")
+            };
             c.route(other.0, other.1).await;
             let d = c.route(hash, view).await;
             let measured = d["testMs"].as_f64().unwrap_or(f64::NAN);
-            let load_ms: f64 = d["loadMs"].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
-            figures.entry(format!("{view} {hash}")).or_default().push((load_ms, measured));
+            let load_ms: f64 = d["loadMs"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN);
+            figures
+                .entry(format!("{view} {hash}"))
+                .or_default()
+                .push((load_ms, measured));
         }
     }
     let mut worst: f64 = 0.0;
@@ -1007,7 +1214,10 @@ async fn console_page_load() {
         assert!(!lmax.is_nan(), "{view}: no loadMs reported");
     }
     if std::env::var("LEDGER_CONSOLE_NO_ASSERT").as_deref() != Ok("1") {
-        assert!(worst <= 300.0, "slowest view took {worst:.0} ms (limit 300 ms)");
+        assert!(
+            worst <= 300.0,
+            "slowest view took {worst:.0} ms (limit 300 ms)"
+        );
     }
 }
 
@@ -1033,7 +1243,11 @@ async fn page_load_routes(url: &str, token: &str) -> Vec<(String, String)> {
         .as_str()
         .expect("an appliance")
         .to_owned();
-    let records = get_json(&format!("{url}/v1/search/records?site={site}&limit=1"), token).await;
+    let records = get_json(
+        &format!("{url}/v1/search/records?site={site}&limit=1"),
+        token,
+    )
+    .await;
     let record = &records["records"][0];
     let record_route = format!(
         "#/record/{}/{}",
