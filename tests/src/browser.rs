@@ -346,7 +346,7 @@ impl Browser {
                     self.url().await
                 );
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -348,6 +348,8 @@ struct Console {
     urls: Vec<(String, String)>,
     /// Every browser console entry so far: (view, level, source, message).
     logs: Vec<(String, String, String, String)>,
+    /// The route last opened.
+    current: String,
 }
 
 /// Resolves once the console routed to `view` and rendered it (the body's `data-ready`
@@ -382,6 +384,7 @@ impl Console {
             shots: screenshot_dirs(),
             urls: Vec::new(),
             logs: Vec::new(),
+            current: String::new(),
         }
     }
 
@@ -405,6 +408,7 @@ impl Console {
                 .await;
         }
         let measured = r["ms"].as_f64().unwrap_or_default();
+        self.current = hash.to_owned();
         self.after(view, hash, measured).await
     }
 
@@ -420,6 +424,7 @@ impl Console {
             .wait_for(&format!("view {view} ({hash})"), &ready_js(view))
             .await;
         let measured = started.elapsed().as_secs_f64() * 1000.0;
+        self.current = hash.to_owned();
         self.after(view, hash, measured).await
     }
 
@@ -1161,8 +1166,9 @@ fn p50_max(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 /// Load times of each view at an existing server (`LEDGER_CONSOLE_URL`, signed in with
-/// `LEDGER_CONSOLE_TOKEN`, log key `LEDGER_CONSOLE_LOG_KEY`): ten loads per view, p50
-/// and max printed; every max must be at most 300 ms unless `LEDGER_CONSOLE_NO_ASSERT=1`.
+/// `LEDGER_CONSOLE_TOKEN`, log key `LEDGER_CONSOLE_LOG_KEY`): ten loads per view as a
+/// route change in the page and ten as a new document, p50 and max printed; every max
+/// must be at most 300 ms unless `LEDGER_CONSOLE_NO_ASSERT=1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs a seeded server: LEDGER_CONSOLE_URL, LEDGER_CONSOLE_TOKEN, LEDGER_CONSOLE_LOG_KEY"]
 async fn console_page_load() {
@@ -1183,17 +1189,41 @@ async fn console_page_load() {
         pin_key(&mut c, key.trim()).await;
     }
     let routes = page_load_routes(&url, &token).await;
+    let in_page = measure_views(&mut c, &routes, false).await;
+    let documents = measure_views(&mut c, &routes, true).await;
+    let worst = print_figures("route change in the page", &in_page);
+    let document_worst = print_figures("new document", &documents);
+    println!("slowest: route change {worst:.0} ms, new document {document_worst:.0} ms");
+    if std::env::var("LEDGER_CONSOLE_NO_ASSERT").as_deref() != Ok("1") {
+        assert!(
+            worst.max(document_worst) <= 300.0,
+            "slowest view took {worst:.0} ms as a route change, {document_worst:.0} ms as a new document (limit 300 ms)"
+        );
+    }
+}
+
+/// Ten loads of each route: in the page (a hash change from another view, which is
+/// what the console's `loadMs` covers), or as a new document (`full`: module loading
+/// and the session request included, navigation to ready polled by the test).
+async fn measure_views(
+    c: &mut Console,
+    routes: &[(String, String)],
+    full: bool,
+) -> BTreeMap<String, Samples> {
     let mut figures: BTreeMap<String, Samples> = BTreeMap::new();
     for _ in 0..10 {
-        for (view, hash) in &routes {
-            // Via another view, so each load is a real route change.
-            let other = if view == "health" {
-                ("#/patterns", "patterns")
+        for (view, hash) in routes {
+            let d = if full {
+                c.load(hash, view).await
             } else {
-                ("#/health", "health")
+                // Via another view, so each load is a real route change.
+                let other = [("#/health", "health"), ("#/patterns", "patterns")]
+                    .into_iter()
+                    .find(|(h, _)| h != hash && *h != c.current)
+                    .expect("a route other than both");
+                c.route(other.0, other.1).await;
+                c.route(hash, view).await
             };
-            c.route(other.0, other.1).await;
-            let d = c.route(hash, view).await;
             let measured = d["testMs"].as_f64().unwrap_or(f64::NAN);
             let load_ms: f64 = d["loadMs"]
                 .as_str()
@@ -1205,20 +1235,21 @@ async fn console_page_load() {
                 .push((load_ms, measured));
         }
     }
+    figures
+}
+
+/// Prints p50 and max per view; returns the largest figure.
+fn print_figures(title: &str, figures: &BTreeMap<String, Samples>) -> f64 {
+    println!("{title}:");
     let mut worst: f64 = 0.0;
-    for (view, samples) in &figures {
+    for (view, samples) in figures {
         let (lp50, lmax) = p50_max(samples.iter().map(|s| s.0).collect());
         let (np50, nmax) = p50_max(samples.iter().map(|s| s.1).collect());
-        println!("{view:<60} loadMs p50 {lp50:>6.0} max {lmax:>6.0}   navigation to ready p50 {np50:>6.0} max {nmax:>6.0} ms");
-        worst = worst.max(lmax).max(nmax);
+        println!("  {view:<60} loadMs p50 {lp50:>5.0} max {lmax:>5.0}   navigation to ready p50 {np50:>5.0} max {nmax:>5.0} ms");
         assert!(!lmax.is_nan(), "{view}: no loadMs reported");
+        worst = worst.max(lmax).max(nmax);
     }
-    if std::env::var("LEDGER_CONSOLE_NO_ASSERT").as_deref() != Ok("1") {
-        assert!(
-            worst <= 300.0,
-            "slowest view took {worst:.0} ms (limit 300 ms)"
-        );
-    }
+    worst
 }
 
 async fn sign_in_plain(c: &mut Console, token: &str) {
