@@ -1,6 +1,16 @@
 // The console's shell: hash router, header (navigation, site selector, consistency
 // badge, sign-out) and the body data attributes the browser tests wait on
 // (data-view, data-ready, data-loadMs).
+//
+// Codemap (no build step; every file is served as is by ledgerd under a strict CSP):
+//   js/api.js          requests with the bearer credential, readable errors, 401 → sign-in
+//   js/store.js        the sessionStorage/localStorage keys of the console contract
+//   js/verify.js       signed notes, checkpoints, receipts, RFC 9162 proofs (WebCrypto)
+//   js/consistency.js  the header badge: /checkpoint against the pinned key and last visit
+//   js/cbor.js, js/record-fields.js   decoding a record's bytes for display
+//   js/charts.js, js/healing-charts.js   inline SVG charts
+//   js/dom.js, js/format.js, js/filters.js, js/records.js   building pages
+//   js/views/*.js      one module per route, each exporting `render(ctx)`
 
 import { getJson } from "./js/api.js";
 import { runConsistency } from "./js/consistency.js";
@@ -58,8 +68,8 @@ async function session() {
   return shell.session;
 }
 
-/** Forgets everything tied to the credential (used by sign-out and by a 401). */
-export function signOut() {
+/** Forgets everything tied to the credential. */
+function signOut() {
   token.clear();
   shell.session = null;
   shell.site = null;
@@ -101,6 +111,7 @@ function header(route) {
     h("span", { class: "spacer" }),
     signedIn ? siteSelector(route) : null,
     badge,
+    signedIn ? h("button", { id: "refresh", type: "button", title: "Load this page again", on: { click: run } }, "↻") : null,
     signedIn ? h("span", { class: "role" }, shell.session ? shell.session.role : "") : null,
     signedIn ? h("button", { id: "sign-out", type: "button", on: { click: signOut } }, "Sign out") : null,
   );
@@ -127,10 +138,12 @@ async function run() {
     location.replace("#/fleet");
     return;
   }
-  body.dataset.ready = "false";
   body.dataset.view = route.name;
   delete body.dataset.loadMs;
-  const main = document.getElementById("main");
+  // Each route renders into its own container: a slower, superseded route then only
+  // fills a detached element and never overwrites the page of the current one.
+  const main = h("div", { class: "view" });
+  replace(document.getElementById("main"), main);
   const alarm = document.getElementById("alarm");
   try {
     if (token.get()) await session();
@@ -144,8 +157,7 @@ async function run() {
   const site = token.get() ? currentSite(route) : null;
   const badge = header(route);
   const consistency = runConsistency(badge, alarm);
-  replace(main);
-  const ctx = { main, args: route.args, query: route.query, site, session: shell.session, consistency, stale: () => gen !== shell.generation };
+  const ctx = { main, args: route.args, query: route.query, site, session: shell.session, consistency };
   try {
     await VIEWS[route.name].render(ctx);
   } catch (e) {

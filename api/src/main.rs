@@ -428,6 +428,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
             listeners.http.local_addr()?,
             listeners.grpc.local_addr()?
         );
+        println!(
+            "web console: http://{}/ (sign in with a read token or the admin credential, then pin the log key under Settings)",
+            listeners.http.local_addr()?
+        );
         api::run(state, listeners, shutdown).await?;
         Ok(())
     })

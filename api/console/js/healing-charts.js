@@ -33,6 +33,7 @@ export function timeToResolveChart(patterns) {
   const rows = patterns
     .filter((p) => p.mean_time_to_resolve_ms != null)
     .slice(0, 20)
+    .sort((a, b) => b.mean_time_to_resolve_ms - a.mean_time_to_resolve_ms)
     .map((p) => ({ label: p.pattern_signature, value: p.mean_time_to_resolve_ms, text: `${duration(p.mean_time_to_resolve_ms)} (${p.successes} resolved)` }));
   return horizontalBars("chart-time-to-resolve", { title: "Mean time to resolve per pattern (successes)", rows, width: 600 });
 }

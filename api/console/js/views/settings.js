@@ -30,7 +30,7 @@ function draw(main, served) {
       "Log key",
       h("p", { class: "muted" }, "Paste the log's verifier key from a source you trust (the operator, the evidence package, `ledgerd key`). Everything the console verifies is checked against this key."),
       facts([
-        ["Pinned key", h("code", { testid: "pinned-key" }, pinned || "none")],
+        ["Pinned key", [h("code", { testid: "pinned-key" }, pinned || ""), pinned ? null : h("span", { class: "muted" }, "none")]],
         ["Server's /log-key", h("code", {}, served)],
         ["Comparison", pinned ? (same ? "the server announces the pinned key" : h("strong", { class: "text-red" }, "the server announces a different key than the pinned one")) : "nothing pinned yet"],
       ]),

@@ -20,7 +20,8 @@ use clap::Parser;
 use ed25519_dalek::SigningKey;
 use ledger_core::hash::Hash;
 use ledger_record::{
-    Body, ChainId, EvidenceBody, EvidenceItem, Id, KeyId, Record, Status, UnsignedRecord,
+    Body, ChainId, EvidenceBody, EvidenceItem, HealingBody, Id, KeyId, Outcome, Record, Status,
+    Tier, UnsignedRecord,
 };
 
 #[derive(Parser, Debug)]
@@ -43,6 +44,38 @@ struct Args {
     /// Records per intake call.
     #[arg(long, default_value_t = 500)]
     batch: usize,
+    /// Make every Nth record a healing record (0: evidence only), so that incident,
+    /// pattern and search views have a realistic mix to page through.
+    #[arg(long, default_value_t = 0)]
+    healing_every: u64,
+    /// Spread the records' times evenly over this many days before now (0: one
+    /// millisecond apart, ending now), so daily charts have days to show.
+    #[arg(long, default_value_t = 0)]
+    spread_days: u64,
+}
+
+/// A healing record: incidents of 30 patterns, tiers and outcomes in a fixed mix.
+fn healing(n: u64, time_ms: u64) -> anyhow::Result<Body> {
+    let tier = [Tier::L1, Tier::L1, Tier::L2, Tier::L3][(n % 4) as usize];
+    let outcome = [
+        Outcome::Success,
+        Outcome::Success,
+        Outcome::Failure,
+        Outcome::Escalated,
+    ][((n / 4) % 4) as usize];
+    Ok(Body::Healing(HealingBody {
+        incident_id: Id::new(format!("inc-{n}"))?,
+        check_type: Id::new(["disk_space", "backup", "firewall"][(n % 3) as usize])?,
+        pattern_signature: format!("pattern-{}", n % 30),
+        tier,
+        runbook_id: Id::new(format!("rb-{}", n % 30))?,
+        action: "restart service".into(),
+        outcome,
+        started_at_ms: time_ms.saturating_sub(60_000 + (n % 600) * 1000),
+        ended_at_ms: time_ms,
+        state_before: "failing".into(),
+        state_after: "passing".into(),
+    }))
 }
 
 fn evidence(n: u64, time_ms: u64) -> anyhow::Result<Body> {
@@ -64,7 +97,12 @@ struct Appliance {
 }
 
 impl Appliance {
-    fn next(&mut self, n: u64, time_ms: u64) -> anyhow::Result<Vec<u8>> {
+    fn next(&mut self, n: u64, time_ms: u64, healing_every: u64) -> anyhow::Result<Vec<u8>> {
+        let body = if healing_every > 0 && n % healing_every == healing_every - 1 {
+            healing(n, time_ms)?
+        } else {
+            evidence(n, time_ms)?
+        };
         self.sequence += 1;
         let record = Record::sign(
             UnsignedRecord {
@@ -74,7 +112,7 @@ impl Appliance {
                 prev_hash: self.prev,
                 time_ms,
                 key_id: KeyId::of(&self.key.verifying_key()),
-                body: evidence(n, time_ms)?,
+                body,
             },
             &self.key,
         )?;
@@ -105,7 +143,14 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let started = Instant::now();
-    let base_ms = api::anchoring::now_ms() - args.records;
+    let now = api::anchoring::now_ms();
+    let (base_ms, step_ms) = match args.spread_days {
+        0 => (now - args.records, 1),
+        days => {
+            let span = days * 86_400_000;
+            (now - span, (span / args.records.max(1)).max(1))
+        }
+    };
     let mut done = 0u64;
     while done < args.records {
         // One batch per appliance in turn, so chains interleave in the log.
@@ -113,7 +158,10 @@ async fn main() -> anyhow::Result<()> {
         let a = &mut appliances[k];
         let n = (args.batch as u64).min(args.records - done);
         let raw = (0..n)
-            .map(|i| a.next(done + i, base_ms + done + i))
+            .map(|i| {
+                let n = done + i;
+                a.next(n, base_ms + n * step_ms, args.healing_every)
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let who = Principal::Appliance(a.chain.clone());
         let outcomes = state.intake.append(&who, raw).await?;

@@ -44,13 +44,16 @@ struct Cli {
     /// Keep the demo's files here instead of a new temporary directory.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// After the summary, keep ledgerd (and its web console) running until Ctrl-C.
+    #[arg(long)]
+    serve: bool,
 }
 
 fn main() -> ExitCode {
     // The in-process ledgerd logs as the `ledgerd` binary does.
     api::server::init_logging();
     let cli = Cli::parse();
-    match demo(cli.dir) {
+    match demo(cli.dir, cli.serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ledger-demo: {e:#}");
@@ -60,16 +63,16 @@ fn main() -> ExitCode {
 }
 
 /// Runs the demo; `keep` is where the data directory and files go (a new temporary
-/// directory when `None`).
-fn demo(keep: Option<PathBuf>) -> anyhow::Result<()> {
+/// directory when `None`); `serve` keeps ledgerd running after the summary.
+fn demo(keep: Option<PathBuf>, serve: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(demo_async(keep))
+    runtime.block_on(demo_async(keep, serve))
 }
 
-async fn demo_async(keep: Option<PathBuf>) -> anyhow::Result<()> {
+async fn demo_async(keep: Option<PathBuf>, serve: bool) -> anyhow::Result<()> {
     let binaries = Binaries::find()?;
     let root = demo_root(keep)?;
     let mut steps = Steps::start();
@@ -97,13 +100,20 @@ async fn demo_async(keep: Option<PathBuf>) -> anyhow::Result<()> {
     let result = demo
         .run(&mut steps, &calendar.calendar)
         .await
-        .map(|outcome| summary::summary(&demo, &steps, &outcome));
+        .map(|outcome| summary::summary(&demo, &steps, &outcome, serve));
+    if let (true, Ok(summary)) = (serve, &result) {
+        println!("\n{summary}");
+        println!("Serving until Ctrl-C ...");
+        let _ = tokio::signal::ctrl_c().await;
+    }
 
     let stopped = ledgerd.stop().await;
     let _ = calendar.stop().await;
     match (result, stopped) {
         (Ok(summary), Ok(())) => {
-            println!("\n{summary}");
+            if !serve {
+                println!("\n{summary}");
+            }
             Ok(())
         }
         (Err(e), _) => Err(e.context(format!(

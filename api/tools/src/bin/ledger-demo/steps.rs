@@ -69,6 +69,8 @@ pub struct Outcome {
     pub verdict: String,
     /// The site's audit report (`ledger-verify report`), HTML.
     pub report: PathBuf,
+    /// A read token of `site` for the web console.
+    pub console_token: String,
 }
 
 /// One enrolled appliance and its agent's configuration file.
@@ -107,6 +109,7 @@ impl Demo {
         let (site, package) = self.export(steps).await?;
         let verdict = self.verify(steps, &package, &headers_file).await?;
         let report = self.report(steps, &package, &headers_file).await?;
+        let console_token = self.console_token(steps, site).await?;
         Ok(Outcome {
             agents,
             site,
@@ -114,6 +117,7 @@ impl Demo {
             headers_file,
             verdict,
             report,
+            console_token,
         })
     }
 
@@ -367,6 +371,27 @@ impl Demo {
             out.display()
         ));
         Ok(out)
+    }
+
+    /// Last step: a read token of the exported site, to sign in to the web console
+    /// with (valid for a week, so a restarted ledgerd on the kept data still takes it).
+    async fn console_token(&self, steps: &mut Steps, site: &str) -> anyhow::Result<String> {
+        let v = http_json(
+            &self.client,
+            reqwest::Method::POST,
+            &format!("{}/v1/admin/read-tokens", self.http),
+            Some(&self.admin),
+            Some(json!({"sites": [site], "ttl_secs": 7 * 24 * 3600})),
+        )
+        .await?;
+        let token = v["token"]
+            .as_str()
+            .context("read-token answer without a token")?;
+        steps.done(format!(
+            "web console at {}/ with a read token of {site}",
+            self.http
+        ));
+        Ok(token.to_owned())
     }
 }
 

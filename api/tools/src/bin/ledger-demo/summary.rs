@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use crate::ledgerd::ORIGIN;
 use crate::steps::{Agent, Demo, Outcome, Steps};
 
-/// The summary printed after a successful run.
-pub fn summary(demo: &Demo, steps: &Steps, outcome: &Outcome) -> String {
+/// The summary printed after a successful run; `serving` says whether ledgerd keeps
+/// running after it (`--serve`).
+pub fn summary(demo: &Demo, steps: &Steps, outcome: &Outcome, serving: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -16,16 +17,40 @@ pub fn summary(demo: &Demo, steps: &Steps, outcome: &Outcome) -> String {
         steps.started.elapsed().as_secs_f64()
     );
     let _ = writeln!(s, "\nledger-verify said:\n{}", outcome.verdict.trim_end());
-    write_locations(&mut s, demo, outcome);
+    write_console(&mut s, demo, outcome, serving);
+    write_locations(&mut s, demo, outcome, serving);
     write_repeat_by_hand(&mut s, demo, outcome);
     s
 }
 
-fn write_locations(s: &mut String, demo: &Demo, outcome: &Outcome) {
+fn write_console(s: &mut String, demo: &Demo, outcome: &Outcome, serving: bool) {
     let _ = writeln!(
         s,
-        "\nWhere everything is (ledgerd and the calendar have stopped):"
+        "\nWeb console (checks every proof it shows in your browser, docs/CONSOLE.md):"
     );
+    let _ = writeln!(s, "  URL         {}/", demo.http);
+    let _ = writeln!(
+        s,
+        "  read token  {}  (site {}; paste it at sign-in)",
+        outcome.console_token, outcome.site
+    );
+    let _ = writeln!(s, "  log key     {}  (pin it under Settings)", demo.vkey);
+    if !serving {
+        let _ = writeln!(
+            s,
+            "  run with --serve to keep ledgerd running for the console after this summary, \
+             or start it again with the first command under \"Repeat the steps by hand\""
+        );
+    }
+}
+
+fn write_locations(s: &mut String, demo: &Demo, outcome: &Outcome, serving: bool) {
+    let state = if serving {
+        "ledgerd and the calendar run until Ctrl-C"
+    } else {
+        "ledgerd and the calendar have stopped"
+    };
+    let _ = writeln!(s, "\nWhere everything is ({state}):");
     let _ = writeln!(s, "  files             {}", demo.root.display());
     let _ = writeln!(
         s,
