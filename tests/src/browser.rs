@@ -41,9 +41,11 @@ fn on_path(names: &[&str]) -> Option<PathBuf> {
     })
 }
 
+/// The file `variable` names (missing if that file does not exist), else `fixed` if it
+/// exists, else the first of `names` on PATH.
 fn from_env_or(variable: &str, fixed: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(variable) {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let fixed = PathBuf::from(fixed);
     if fixed.is_file() {

@@ -472,7 +472,9 @@ impl Console {
     /// A screenshot kept only under the target directory (not one of the documented views).
     async fn shot_extra(&self, name: &str) {
         let dir = &self.shots[0];
-        self.browser.screenshot(&dir.join(format!("{name}.png"))).await;
+        self.browser
+            .screenshot(&dir.join(format!("{name}.png")))
+            .await;
     }
 
     async fn js(&self, script: &str) -> Value {
@@ -1108,8 +1110,7 @@ async fn proxy_tampering_keeps_answers_well_formed(a: &Ledgerd, proxy: &TamperPr
     use ledger_core::note::NoteVerifier;
     use ledger_core::receipt::{Receipt, ReceiptError};
     let key = NoteVerifier::parse(&a.log_key().await).unwrap();
-    // Entries: the operator chain's records of two enrolments.
-    let _ = a.token(SITE_A, "x-1").await;
+    // Entries: the operator chain's enrolment records of three appliances.
     let root = tempfile::tempdir().unwrap();
     let urls = (a.http(), a.grpc());
     for name in ["x-1", "x-2", "x-3"] {
