@@ -350,6 +350,10 @@ struct Console {
     logs: Vec<(String, String, String, String)>,
     /// The route last opened.
     current: String,
+    /// Text no view may show (beyond what its route names), checked on every view.
+    forbidden: Vec<&'static str>,
+    /// The charts (`data-testid=chart-…`) seen on any view.
+    charts: BTreeSet<String>,
 }
 
 /// Resolves once the console routed to `view` and rendered it (the body's `data-ready`
@@ -385,6 +389,8 @@ impl Console {
             urls: Vec::new(),
             logs: Vec::new(),
             current: String::new(),
+            forbidden: Vec::new(),
+            charts: BTreeSet::new(),
         }
     }
 
@@ -447,8 +453,32 @@ impl Console {
             dataset["loadMs"].as_str().unwrap_or("-")
         );
         self.drain(view).await;
+        self.check_forbidden(hash).await;
+        let charts = self
+            .js("return [...document.querySelectorAll('svg[data-testid^=chart-]')].map(e => e.dataset.testid);")
+            .await;
+        let charts = charts.as_array().cloned().unwrap_or_default();
+        self.charts
+            .extend(charts.iter().filter_map(|c| c.as_str().map(str::to_owned)));
         dataset["testMs"] = json!(measured);
         dataset
+    }
+
+    /// None of [`Console::forbidden`] in the page's text or HTML, except what `hash`
+    /// itself names (a not-found page may repeat the route it was asked for).
+    async fn check_forbidden(&self, hash: &str) {
+        if self.forbidden.is_empty() {
+            return;
+        }
+        let text = self.browser.text().await;
+        let html = self.browser.html().await;
+        for secret in self.forbidden.iter().filter(|s| !hash.contains(**s)) {
+            assert!(
+                !text.contains(secret),
+                "{hash}: page text shows {secret}:\n{text}"
+            );
+            assert!(!html.contains(secret), "{hash}: page HTML holds {secret}");
+        }
     }
 
     /// Collects the requests and console entries since the last call, labelled `view`.
@@ -534,6 +564,8 @@ async fn console_in_a_browser_shows_one_sites_data_verifies_records_and_detects_
     let mut c = Console::open(&tools, &proxy.url()).await;
     let log_key = w.a.log_key().await;
 
+    // Signed in as a reader of site A, no view may show anything of site B.
+    c.forbidden = B_SECRETS.to_vec();
     sign_in(&mut c, &w.reader).await;
     pin_key(&mut c, &log_key).await;
     check_fleet(&mut c, &w).await;
@@ -550,6 +582,18 @@ async fn console_in_a_browser_shows_one_sites_data_verifies_records_and_detects_
     c.drain("end").await;
     check_requests_stayed_local(&c, &[&w.reader, &w.a.admin]);
     check_console_log(&c);
+    let charts = [
+        "chart-evidence-daily",
+        "chart-incidents-tier",
+        "chart-time-to-resolve",
+    ];
+    for chart in charts {
+        assert!(
+            c.charts.contains(chart),
+            "no view drew {chart}: {:?}",
+            c.charts
+        );
+    }
     let served = proxy.served();
     assert!(
         served
@@ -683,18 +727,11 @@ async fn check_site_b_is_not_found(c: &mut Console) {
     ];
     for (hash, view) in routes {
         c.route(&hash, view).await;
+        // Site B's data is checked absent on every view (Console::check_forbidden).
         let text = c.browser.text().await;
-        let html = c.browser.html().await;
         let not_found = text.to_lowercase().contains("not found")
             || c.count("[data-testid=not-found]").await > 0;
         assert!(not_found, "{hash}: no not-found shown; text:\n{text}");
-        for secret in B_SECRETS.iter().filter(|s| !hash.contains(**s)) {
-            assert!(
-                !text.contains(secret),
-                "{hash}: page text shows {secret}:\n{text}"
-            );
-            assert!(!html.contains(secret), "{hash}: page HTML holds {secret}");
-        }
         let rows = c
             .count("[data-testid=appliance-row], [data-testid=record-row]")
             .await;
@@ -828,6 +865,15 @@ async fn check_records(c: &mut Console, w: &World, proxy: &TamperProxy) {
         ))
         .await;
     assert_eq!(state, "verified", "record view of an untouched record");
+    // The record view waits for the header's consistency check; with the key pinned it
+    // is one of the verified states.
+    let consistency = c
+        .js("const e = document.querySelector('[data-testid=consistency-status]'); return e ? e.dataset.state : null;")
+        .await;
+    assert!(
+        ["first_visit", "consistent", "same"].contains(&consistency.as_str().unwrap_or("")),
+        "consistency on the record view: {consistency}"
+    );
     c.shot("record-verified").await;
 
     let modes = [
@@ -878,6 +924,8 @@ async fn check_health(c: &mut Console, w: &World) {
 /// too (it is configured with the same credential hash).
 async fn sign_in_as_admin(c: &mut Console, admin: &str, key: &str) {
     c.browser.click("#sign-out").await;
+    // The admin sees every site.
+    c.forbidden.clear();
     c.browser
         .wait_for("the sign-in view after signing out", &ready_js("sign-in"))
         .await;
