@@ -993,10 +993,38 @@ async fn fork_server(w: &World) -> (Ledgerd, AgentBox) {
     (b, agent)
 }
 
-async fn check_checkpoints_and_fork(c: &mut Console, w: &mut World, proxy: &TamperProxy) {
-    let (b, mut fork_agent) = fork_server(w).await;
-    let key = w.a.log_key().await;
-    sign_in_as_admin(c, &w.a.admin, &key).await;
+/// The size of the server's latest checkpoint (`GET /checkpoint`, second line).
+async fn checkpoint_size(server: &str) -> u64 {
+    let text = reqwest::get(format!("{server}/checkpoint"))
+        .await
+        .expect("GET /checkpoint")
+        .text()
+        .await
+        .expect("checkpoint text");
+    text.lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .expect("checkpoint size line")
+}
+
+/// Has `agent` add records to `server` until its checkpoint is of exactly `size`.
+async fn grow_to(agent: &mut AgentBox, server: &Ledgerd, size: u64) {
+    let have = checkpoint_size(&server.http()).await;
+    assert!(have <= size, "the second log is at {have}, beyond {size}");
+    agent.record(size - have);
+    let url = server.http();
+    let url = &url;
+    until(
+        &format!("the second log at size {size}"),
+        Duration::from_secs(60),
+        move || async move { checkpoint_size(url).await == size },
+    )
+    .await;
+}
+
+/// The checkpoints view as the admin: a first visit, then a consistent extension.
+/// Returns the checkpoint the browser stored.
+async fn check_checkpoint_visits(c: &mut Console, w: &mut World) -> Value {
     // A first visit: nothing stored yet.
     c.js("localStorage.removeItem('ledger.lastCheckpoint'); return null;")
         .await;
@@ -1004,11 +1032,12 @@ async fn check_checkpoints_and_fork(c: &mut Console, w: &mut World, proxy: &Tamp
     c.browser
         .wait_for("first_visit", &consistency_js("first_visit"))
         .await;
-    let first = tree_size(&w.a.http()).await;
-    assert!(has_number(
-        &c.text_of("[data-testid=checkpoint-size]").await,
-        first
-    ));
+    let first = checkpoint_size(&w.a.http()).await;
+    let shown = c.text_of("[data-testid=checkpoint-size]").await;
+    assert!(
+        has_number(&shown, first),
+        "checkpoint size {shown:?}, server {first}"
+    );
     assert_eq!(
         stored_checkpoint(c).await["size"],
         first,
@@ -1018,10 +1047,8 @@ async fn check_checkpoints_and_fork(c: &mut Console, w: &mut World, proxy: &Tamp
 
     // More records, then a reload: consistent with what was stored.
     let head = w.nas.stats().head_sequence;
-    w.nas.record_inputs(
-        InputKind::Evidence,
-        &[evidence("nas-host", 99, false, "later")],
-    );
+    let later = [evidence("nas-host", 99, false, "later")];
+    w.nas.record_inputs(InputKind::Evidence, &later);
     let nas = &w.nas;
     until(
         "the new record delivered",
@@ -1036,27 +1063,40 @@ async fn check_checkpoints_and_fork(c: &mut Console, w: &mut World, proxy: &Tamp
     let stored = stored_checkpoint(c).await;
     let second = stored["size"].as_u64().expect("stored size");
     assert!(second > first, "stored size {second} after {first}");
+    stored
+}
 
-    // The second server's history, at least as large, signed with the same key.
-    let have = tree_size(&b.http()).await;
-    let more = (second + 3).saturating_sub(have);
-    fork_agent.record(more);
-    let b_url = b.http();
-    let b_url = &b_url;
-    until(
-        "the forked log large enough",
-        Duration::from_secs(60),
-        move || async move { tree_size(b_url).await > second },
-    )
-    .await;
-    proxy.set_upstream(&b.http());
+/// Reloads the checkpoints view and waits for consistency state `state`; the
+/// checkpoint stored before must be kept.
+async fn revisit_expecting(c: &mut Console, state: &str, stored: &Value) {
     c.reload("checkpoints").await;
-    c.browser.wait_for("fork", &consistency_js("fork")).await;
+    c.browser.wait_for(state, &consistency_js(state)).await;
     assert_eq!(
-        stored_checkpoint(c).await,
+        &stored_checkpoint(c).await,
         stored,
-        "the old checkpoint is kept"
+        "the stored checkpoint after {state}"
     );
+}
+
+/// A first visit and a consistent one to server A; then the proxy switches to a second
+/// server signing another history with the same key: smaller (rollback), the same size
+/// with another root (fork), larger without a valid consistency proof (fork).
+async fn check_checkpoints_and_fork(c: &mut Console, w: &mut World, proxy: &TamperProxy) {
+    let (b, mut fork_agent) = fork_server(w).await;
+    let key = w.a.log_key().await;
+    sign_in_as_admin(c, &w.a.admin, &key).await;
+    let stored = check_checkpoint_visits(c, w).await;
+    let size = stored["size"].as_u64().expect("stored size");
+
+    proxy.set_upstream(&b.http());
+    assert!(checkpoint_size(&b.http()).await < size);
+    revisit_expecting(c, "rollback", &stored).await;
+    c.shot_extra("rollback").await;
+    grow_to(&mut fork_agent, &b, size).await;
+    revisit_expecting(c, "fork", &stored).await;
+    c.shot_extra("fork-same-size").await;
+    grow_to(&mut fork_agent, &b, size + 3).await;
+    revisit_expecting(c, "fork", &stored).await;
     c.shot("fork").await;
     proxy.set_upstream(&w.a.http());
     fork_agent.kill();
