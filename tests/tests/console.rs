@@ -8,8 +8,8 @@
 //! shows nothing of site B on B's routes. Each tampering of the proxy (audit path, log
 //! signature, record bytes) makes the record view fail with that check's name. The
 //! checkpoints view remembers the log across visits: a first visit, a consistent
-//! extension, then a fork when the proxy switches to a second server signing another
-//! history with the same log key. Every request the browser made stayed on 127.0.0.1, the
+//! extension, then, when the proxy switches to a second server signing another history
+//! with the same log key, a rollback (smaller) and forks (same size, then larger). Every request the browser made stayed on 127.0.0.1, the
 //! browser logged no error, and each view is saved as a screenshot.
 //!
 //! Chromium and chromedriver come from the system (Debian: `chromium-driver`); without
