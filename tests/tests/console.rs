@@ -380,6 +380,26 @@ timer = setTimeout(() => finish(true), limit);
 location.hash = hash;
 "#;
 
+/// Resolves with `performance.now()` once the body says `view` is ready.
+const READY_SCRIPT: &str = r#"
+const [view, limit] = arguments;
+const done = arguments[arguments.length - 1];
+const ok = () => document.body && document.body.dataset.view === view && document.body.dataset.ready === 'true';
+if (ok()) {
+  done({ timedOut: false, ms: performance.now() });
+} else {
+  let timer = null;
+  const observer = new MutationObserver(() => {
+    if (!ok()) return;
+    observer.disconnect();
+    clearTimeout(timer);
+    done({ timedOut: false, ms: performance.now() });
+  });
+  observer.observe(document.documentElement, { attributes: true, subtree: true, attributeFilter: ['data-ready', 'data-view'] });
+  timer = setTimeout(() => { observer.disconnect(); done({ timedOut: true }); }, limit);
+}
+"#;
+
 impl Console {
     async fn open(tools: &browser::Tools, base: &str) -> Console {
         Console {
@@ -419,29 +439,43 @@ impl Console {
     }
 
     /// Loads `hash` as a new document (nothing kept in the page's memory) and waits
-    /// until `view` is ready.
+    /// until `view` is ready; the figure printed is the document's `performance.now()`
+    /// when it became ready (milliseconds since its navigation started).
     async fn load(&mut self, hash: &str, view: &str) -> Value {
         self.browser.navigate("about:blank").await;
-        let started = Instant::now();
         self.browser
             .navigate(&format!("{}/{hash}", self.base))
             .await;
-        self.browser
-            .wait_for(&format!("view {view} ({hash})"), &ready_js(view))
-            .await;
-        let measured = started.elapsed().as_secs_f64() * 1000.0;
+        let measured = self.wait_ready(view, hash).await;
         self.current = hash.to_owned();
         self.after(view, hash, measured).await
     }
 
+    /// Waits in the page until `view` is ready; returns `performance.now()` at that
+    /// moment (or at the call, if it was ready already).
+    async fn wait_ready(&self, view: &str, hash: &str) -> f64 {
+        let limit = WAIT.as_millis() as u64;
+        let r = self
+            .browser
+            .execute_async(
+                READY_SCRIPT,
+                json!([view, limit]),
+                WAIT + Duration::from_secs(5),
+            )
+            .await;
+        if r["timedOut"] != false {
+            let what = format!("view {view} ready after loading {hash}");
+            self.browser
+                .wait_for_within(&what, "false", Duration::ZERO)
+                .await;
+        }
+        r["ms"].as_f64().unwrap_or_default()
+    }
+
     /// Reloads the current document and waits until `view` is ready.
     async fn reload(&mut self, view: &str) -> Value {
-        let started = Instant::now();
         self.browser.refresh().await;
-        self.browser
-            .wait_for(&format!("view {view} after reload"), &ready_js(view))
-            .await;
-        let measured = started.elapsed().as_secs_f64() * 1000.0;
+        let measured = self.wait_ready(view, "(reload)").await;
         self.after(view, "(reload)", measured).await
     }
 
@@ -558,7 +592,7 @@ async fn console_in_a_browser_shows_one_sites_data_verifies_records_and_detects_
         return;
     };
     let started = Instant::now();
-    let w = world().await;
+    let mut w = world().await;
     println!("fleet ready in {:.1} s", started.elapsed().as_secs_f64());
     let proxy = TamperProxy::start(&w.a.http()).await;
     let mut c = Console::open(&tools, &proxy.url()).await;
@@ -576,7 +610,6 @@ async fn console_in_a_browser_shows_one_sites_data_verifies_records_and_detects_
     check_search(&mut c, &w).await;
     check_records(&mut c, &w, &proxy).await;
     check_health(&mut c, &w).await;
-    let mut w = w;
     check_checkpoints_and_fork(&mut c, &mut w, &proxy).await;
 
     c.drain("end").await;
