@@ -9,8 +9,8 @@
 //! them [`tools`] answers `None` after printing why, unless `LEDGER_REQUIRE_CHROMIUM` is
 //! set (CI installs both and sets it), in which case it panics.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -85,12 +85,6 @@ pub fn tools() -> Option<Tools> {
             None
         }
     }
-}
-
-/// A free port on 127.0.0.1 (bound and released; the driver binds it right after).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 /// One browser: a `chromedriver` process, its session and Chromium's fresh profile.
@@ -168,41 +162,57 @@ fn capabilities(tools: &Tools, profile: &Path) -> Value {
     }}})
 }
 
-/// Starts `chromedriver` on a free port and waits (bounded) until it answers `/status`.
+/// The port in chromedriver's line `ChromeDriver was started successfully on port N.`
+fn started_port(line: &str) -> Option<u16> {
+    let rest = line.split("started successfully on port ").nth(1)?;
+    rest.trim().trim_end_matches('.').parse().ok()
+}
+
+/// Starts `chromedriver --port=0` (it binds a free port itself, so concurrent tests
+/// cannot race for one), reads the port it printed, and waits (bounded) until it
+/// answers `/status`.
 async fn start_driver(tools: &Tools, log: &Path) -> (Child, SocketAddr) {
-    let http = reqwest::Client::new();
-    for _ in 0..5 {
-        let port = free_port();
-        let log_file = std::fs::File::create(log).expect("chromedriver log file");
-        let mut child = Command::new(&tools.chromedriver)
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawning chromedriver");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            let ready = http.get(format!("http://{addr}/status")).send().await;
-            if let Ok(r) = ready {
-                let v: Value = r.json().await.unwrap_or_default();
-                if v["value"]["ready"] == true {
-                    return (child, addr);
-                }
-            }
-            if child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let mut child = Command::new(&tools.chromedriver)
+        .arg("--port=0")
+        .arg(format!("--log-path={}", log.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning chromedriver");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let _ = tx.send(lines.by_ref().find_map(|l| started_port(&l)));
+        // Keep draining so the driver never blocks on a full pipe.
+        for _ in lines {}
+    });
+    let port = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(20)))
+        .await
+        .expect("reading chromedriver's port");
+    let Ok(Some(port)) = port else {
         let _ = child.kill();
         let _ = child.wait();
+        panic!(
+            "chromedriver did not say its port; its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("http://{addr}/status")).send().await {
+            let v: Value = r.json().await.unwrap_or_default();
+            if v["value"]["ready"] == true {
+                return (child, addr);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!(
-        "chromedriver did not start; its log:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("chromedriver on {addr} never answered /status as ready");
 }
 
 impl Browser {
@@ -212,7 +222,7 @@ impl Browser {
             .prefix("ledger-chromium-")
             .tempdir()
             .expect("profile directory");
-        let log = profile.path().with_extension("chromedriver.log");
+        let log = profile.path().join("chromedriver.log");
         let (driver, addr) = start_driver(tools, &log).await;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))

@@ -9,8 +9,9 @@
 //! signature, record bytes) makes the record view fail with that check's name. The
 //! checkpoints view remembers the log across visits: a first visit, a consistent
 //! extension, then, when the proxy switches to a second server signing another history
-//! with the same log key, a rollback (smaller) and forks (same size, then larger). Every request the browser made stayed on 127.0.0.1, the
-//! browser logged no error, and each view is saved as a screenshot.
+//! with the same log key, a rollback (smaller) and forks (same size, then larger). Every
+//! request the browser made stayed on 127.0.0.1, the browser logged no error, and each
+//! view is saved as a screenshot.
 //!
 //! Chromium and chromedriver come from the system (Debian: `chromium-driver`); without
 //! them the tests print why and pass, unless `LEDGER_REQUIRE_CHROMIUM` is set.
@@ -109,7 +110,15 @@ async fn search_all(server: &str, token: &str, query: &str) -> Vec<Value> {
     for _ in 0..100 {
         let mut url = format!("{server}/v1/search/records?limit=500&{query}");
         if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
+            // Cursors are opaque: percent-encode what a query string would misread.
+            let c = c
+                .replace('%', "%25")
+                .replace('+', "%2B")
+                .replace('&', "%26");
+            url.push_str(&format!(
+                "&cursor={}",
+                c.replace('=', "%3D").replace('/', "%2F")
+            ));
         }
         let page = get_json(&url, token).await;
         out.extend(page["records"].as_array().cloned().unwrap_or_default());
@@ -215,11 +224,11 @@ const FW_HEALING: (&str, &str, &str, &str, &str, &str) = (
 /// two appliances with the secrets. Returns once everything is delivered and indexed.
 async fn world() -> World {
     let root = tempfile::tempdir().expect("temporary directory");
-    // Check-ins every second; stale after four missed ones, so the test can wait for it.
+    // Check-ins every second; stale after five missed ones, so the test can wait for it.
     let config = root.path().join("ledgerd.toml");
     std::fs::write(
         &config,
-        "checkin_interval_secs = 1\nstale_after_missed_checkins = 4\n",
+        "checkin_interval_secs = 1\nstale_after_missed_checkins = 5\n",
     )
     .expect("server configuration");
     let config_arg = config.display().to_string();
