@@ -65,13 +65,27 @@ impl AgentBox {
         urls: (&str, &str),
         extra: &str,
     ) -> AgentBox {
+        AgentBox::enrol_at(root, SITE, name, transport, server, urls, extra).await
+    }
+
+    /// As [`AgentBox::enrol_with`], for an appliance of `site` (its directory is
+    /// `root/name`, so names must differ across sites).
+    pub async fn enrol_at(
+        root: &Path,
+        site: &str,
+        name: &str,
+        transport: &'static str,
+        server: &Ledgerd,
+        urls: (&str, &str),
+        extra: &str,
+    ) -> AgentBox {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).expect("agent directory");
         let key_file = dir.join("log.pub");
         std::fs::write(&key_file, server.log_key().await).expect("log key file");
         let data_dir = dir.join("data");
         let text = format!(
-            "data_dir = {:?}\nserver_url = {:?}\ngrpc_url = {:?}\ntransport = {transport:?}\nlog_key_file = {:?}\nsite_id = {SITE:?}\nappliance_id = {name:?}\nbatch_size = 16\nmax_backoff_secs = 1\ncheckin_interval_secs = 1\n",
+            "data_dir = {:?}\nserver_url = {:?}\ngrpc_url = {:?}\ntransport = {transport:?}\nlog_key_file = {:?}\nsite_id = {site:?}\nappliance_id = {name:?}\nbatch_size = 16\nmax_backoff_secs = 1\ncheckin_interval_secs = 1\n",
             data_dir.display().to_string(),
             urls.0,
             urls.1,
@@ -79,7 +93,7 @@ impl AgentBox {
         ) + extra;
         let config_file = dir.join("agent.toml");
         std::fs::write(&config_file, &text).expect("agent configuration");
-        let token = server.token(SITE, name).await;
+        let token = server.token(site, name).await;
         let out = agent_cmd(&config_file)
             .args(["enrol", "--token", &token])
             .output()
@@ -116,6 +130,22 @@ impl AgentBox {
             .collect();
         self.agent.record_many(bodies).expect("recording");
         self.next_input += n;
+    }
+
+    /// Signs and stores one record per JSON input of `kind` (the agent's input format,
+    /// docs/RECORDS.md §8), in one transaction.
+    pub fn record_inputs(&mut self, kind: InputKind, inputs: &[serde_json::Value]) {
+        if inputs.is_empty() {
+            return;
+        }
+        let bodies = inputs
+            .iter()
+            .map(|input| {
+                let json = serde_json::to_vec(input).expect("input JSON");
+                appliance::parse_input(kind, &json).expect("valid input")
+            })
+            .collect();
+        self.agent.record_many(bodies).expect("recording");
     }
 
     /// Starts `ledger-agent run` (delivering forever) unless it is running.

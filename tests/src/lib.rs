@@ -3,12 +3,16 @@
 //! both sides must agree on, and the support of the fault-matrix tests
 //! (docs/RELIABILITY.md): the real `ledgerd` and `ledger-agent` processes ([`procs`],
 //! [`fleet`]), the checks of logs and chains against the agents' outboxes ([`chains`]),
-//! a TCP fault proxy ([`fault_proxy`]), and real witness processes ([`witnesses`]).
+//! a TCP fault proxy ([`fault_proxy`]), and real witness processes ([`witnesses`]); and
+//! for the web console's browser tests a WebDriver client ([`browser`]) and an HTTP
+//! proxy that tampers with answers ([`tamper_proxy`]).
 
+pub mod browser;
 pub mod chains;
 pub mod fault_proxy;
 pub mod fleet;
 pub mod procs;
+pub mod tamper_proxy;
 pub mod witnesses;
 
 /// Memtable size the crash child and the crash test's reopen use: small enough that a
