@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use api::http::console::{asset_paths, CONTENT_SECURITY_POLICY};
+use api::http::console::{asset_paths, version, CONTENT_SECURITY_POLICY};
 use common::*;
 use serde_json::{json, Value};
 
@@ -125,13 +125,45 @@ async fn console_files_are_served_from_the_binary_under_a_strict_policy() {
         CONTENT_SECURITY_POLICY
     );
     assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&page, "cache-control"), "no-cache");
     let html = page.text().await.unwrap();
-    assert!(html.contains("/console/app.js"), "the page loads the app");
+    // The page names this build's versioned paths, which may be cached for good.
+    let base = format!("/console/v-{}/", version());
+    assert!(
+        html.contains(&format!("{base}app.js")),
+        "the page loads the app: {html}"
+    );
+    assert!(
+        !html.contains("\"/console/app.js"),
+        "only versioned paths: {html}"
+    );
     assert!(!html.contains("<script>"), "no inline script");
+    let versioned = get(&server, &format!("{base}js/verify.js"), None).await;
+    assert_eq!(versioned.status(), 200);
+    assert_eq!(
+        header(&versioned, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(
+        header(&versioned, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        header(&versioned, "content-security-policy"),
+        CONTENT_SECURITY_POLICY
+    );
+    for stale in [
+        "/console/v-000000000000/app.js",
+        "/console/v-/app.js",
+        "/console/v-x",
+    ] {
+        assert_eq!(get(&server, stale, None).await.status(), 404, "{stale}");
+    }
 
     for path in &paths {
         let r = get(&server, &format!("/console/{path}"), None).await;
         assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(header(&r, "cache-control"), "no-cache", "{path}");
         assert_eq!(
             header(&r, "content-security-policy"),
             CONTENT_SECURITY_POLICY
