@@ -71,7 +71,10 @@ impl Rgw {
             .output()
             .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
         if !on_path("radosgw") && !root {
-            assert!(!required, "LEDGER_REQUIRE_RGW=1 but radosgw is missing and apt-get needs root");
+            assert!(
+                !required,
+                "LEDGER_REQUIRE_RGW=1 but radosgw is missing and apt-get needs root"
+            );
             println!("skipped: Ceph's radosgw is not installed and this user cannot install it");
             return None;
         }
@@ -220,8 +223,8 @@ impl Drop for Rgw {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) {
-    use std::os::unix::fs::OpenOptionsExt as _;
     use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -287,7 +290,10 @@ async fn wait_for_size(
                 return cp;
             }
         }
-        assert!(start.elapsed() < limit, "the bucket did not reach size {size} in {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "the bucket did not reach size {size} in {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -307,7 +313,11 @@ impl Filler {
         let key = SigningKey::from_bytes(&rand::random());
         state
             .intake
-            .enrol(&chain, key.verifying_key(), Id::new(format!("tok-{name}")).unwrap())
+            .enrol(
+                &chain,
+                key.verifying_key(),
+                Id::new(format!("tok-{name}")).unwrap(),
+            )
             .await
             .unwrap();
         Filler {
@@ -358,13 +368,19 @@ fn publisher_against_ceph_rgw() {
     runtime.block_on(async {
         let t = Instant::now();
         bucket_equals_http_and_verifies_independently(&rgw).await;
-        println!("scenario bytes/headers/tlog_tiles: {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "scenario bytes/headers/tlog_tiles: {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         let t = Instant::now();
         a_foreign_bucket_is_refused(&rgw).await;
         println!("scenario refusals: {:.1} s", t.elapsed().as_secs_f64());
         let t = Instant::now();
         a_stopped_gateway_stalls_publication_only(&rgw).await;
-        println!("scenario stopped radosgw: {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "scenario stopped radosgw: {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         let t = Instant::now();
         sigkill_mid_publication_leaves_the_bucket_consistent(&rgw).await;
         println!("scenario SIGKILL: {:.1} s", t.elapsed().as_secs_f64());
@@ -392,7 +408,9 @@ async fn bucket_equals_http_and_verifies_independently(rgw: &Rgw) {
     let keys = list(&store, "s1").await;
     let mut wanted: Vec<String> = tiles::tiles_for_size(size).map(|t| t.path()).collect();
     wanted.extend((0..size.div_ceil(256)).map(|i| {
-        tiles::EntryBundle::new(i, (size - i * 256).min(256) as u16).unwrap().path()
+        tiles::EntryBundle::new(i, (size - i * 256).min(256) as u16)
+            .unwrap()
+            .path()
     }));
     for key in &wanted {
         assert!(keys.contains(key), "{key} is in the bucket: {keys:?}");
@@ -405,8 +423,15 @@ async fn bucket_equals_http_and_verifies_independently(rgw: &Rgw) {
             .await
             .unwrap();
         assert_eq!(http.status(), 200, "{key}");
-        assert_eq!(bytes, http.bytes().await.unwrap(), "{key}: bucket and HTTP differ");
-        assert_eq!(headers["cache-control"], "public, max-age=604800, immutable", "{key}");
+        assert_eq!(
+            bytes,
+            http.bytes().await.unwrap(),
+            "{key}: bucket and HTTP differ"
+        );
+        assert_eq!(
+            headers["cache-control"], "public, max-age=604800, immutable",
+            "{key}"
+        );
         assert_eq!(headers["content-type"], "application/octet-stream", "{key}");
     }
     let health: serde_json::Value = server
@@ -421,8 +446,14 @@ async fn bucket_equals_http_and_verifies_independently(rgw: &Rgw) {
     assert_eq!(health["publish"]["state"], "ok", "{health}");
     assert_eq!(health["publish"]["published_size"], size, "{health}");
     let metrics = server.get_text("/metrics").await;
-    assert!(metrics.contains(&format!("ledger_publish_size {size}")), "{metrics}");
-    assert!(metrics.contains("ledger_publish_lag_seconds_count"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("ledger_publish_size {size}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ledger_publish_lag_seconds_count"),
+        "{metrics}"
+    );
     independent_check(&store, "s1", &cp).await;
     server.stop().await;
 }
@@ -436,8 +467,13 @@ async fn independent_check(store: &Arc<dyn ObjectStore>, prefix: &str, cp: &Sign
     let size = cp.size();
     let mut fetched = HashMap::new();
     for tile in tiles::tiles_for_size(size) {
-        let (bytes, _) = get(store, &format!("{prefix}/{}", tile.path())).await.unwrap();
-        fetched.insert((tile.level(), tile.index(), tile.width() as u32), bytes.to_vec());
+        let (bytes, _) = get(store, &format!("{prefix}/{}", tile.path()))
+            .await
+            .unwrap();
+        fetched.insert(
+            (tile.level(), tile.index(), tile.width() as u32),
+            bytes.to_vec(),
+        );
     }
     let reader = BucketTiles(fetched);
     let root = tlog::Hash(*cp.root().as_bytes());
@@ -450,10 +486,15 @@ async fn independent_check(store: &Arc<dyn ObjectStore>, prefix: &str, cp: &Sign
     corrupted.get_mut(&key).unwrap()[5] ^= 1;
     let corrupted = BucketTiles(corrupted);
     let bad = tlog_tiles::TileHashReader::new(size, root, &corrupted);
-    assert!(tlog::tree_hash(size, &bad).is_err(), "a flipped bit is noticed");
+    assert!(
+        tlog::tree_hash(size, &bad).is_err(),
+        "a flipped bit is noticed"
+    );
     for index in [0, 255, 256, size - 1] {
         let bundle = tiles::EntryBundle::for_entry(index, size).unwrap();
-        let (bytes, _) = get(store, &format!("{prefix}/{}", bundle.path())).await.unwrap();
+        let (bytes, _) = get(store, &format!("{prefix}/{}", bundle.path()))
+            .await
+            .unwrap();
         let entries = tiles::parse_entry_bundle(&bytes, &bundle).unwrap();
         let entry = entries[(index % 256) as usize];
         let proof = tlog::prove_record(size, index, &hashes).unwrap();
@@ -485,7 +526,12 @@ impl tlog_tiles::TileReader for BucketTiles {
 }
 
 async fn health(server: &TestServer) -> serde_json::Value {
-    let r = server.client.get(server.url("/healthz")).send().await.unwrap();
+    let r = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     r.json().await.unwrap()
 }
 
@@ -498,7 +544,10 @@ async fn wait_for_state(server: &TestServer, state: &str) -> serde_json::Value {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("publisher never reached `{state}`: {}", health(server).await);
+    panic!(
+        "publisher never reached `{state}`: {}",
+        health(server).await
+    );
 }
 
 /// (5): a checkpoint of another log (another key), one of this log's key with another
@@ -525,17 +574,27 @@ async fn a_foreign_bucket_is_refused(rgw: &Rgw) {
     let fork = forked.get_text("/checkpoint").await;
     forked.stop().await;
     let cases = [
-        ("s5a", format!("{foreign}"), "does not verify with the log key"),
+        (
+            "s5a",
+            format!("{foreign}"),
+            "does not verify with the log key",
+        ),
         ("s5b", format!("{fork}"), "its root is"),
     ];
     for (prefix, note, reason) in cases {
         let key = ObjectPath::parse(format!("{prefix}/checkpoint")).unwrap();
-        store.put(&key, PutPayload::from(note.clone())).await.unwrap();
+        store
+            .put(&key, PutPayload::from(note.clone()))
+            .await
+            .unwrap();
         let settings = rgw.settings(prefix);
         let server = TestServer::start_with(a.path(), |c| c.publish = settings).await;
         let h = wait_for_state(&server, "refused").await;
         let error = h["publish"]["last_error"].as_str().unwrap();
-        assert!(error.contains("does not match the log") && error.contains(reason), "{h}");
+        assert!(
+            error.contains("does not match the log") && error.contains(reason),
+            "{h}"
+        );
         let metrics = server.get_text("/metrics").await;
         assert!(metrics.contains("ledger_publish_refused 1"), "{metrics}");
         // The log goes on; the bucket is left as it was.
@@ -547,15 +606,33 @@ async fn a_foreign_bucket_is_refused(rgw: &Rgw) {
     }
     // A tile with other bytes where the log's first full tile belongs.
     let key = ObjectPath::parse("s5c/tile/0/000").unwrap();
-    store.put(&key, PutPayload::from(vec![7u8; 8192])).await.unwrap();
+    store
+        .put(&key, PutPayload::from(vec![7u8; 8192]))
+        .await
+        .unwrap();
     let settings = rgw.settings("s5c");
     let server = TestServer::start_with(a.path(), |c| c.publish = settings).await;
     let h = wait_for_state(&server, "refused").await;
-    assert!(h["publish"]["last_error"].as_str().unwrap().contains("s5c/tile/0/000"), "{h}");
+    assert!(
+        h["publish"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("s5c/tile/0/000"),
+        "{h}"
+    );
     let metrics = server.get_text("/metrics").await;
-    assert!(metrics.contains("ledger_publish_objects_total{outcome=\"conflict\"} 1"), "{metrics}");
-    assert!(get(&store, "s5c/checkpoint").await.is_none(), "no checkpoint over a conflict");
-    assert_eq!(get(&store, "s5c/tile/0/000").await.unwrap().0, vec![7u8; 8192]);
+    assert!(
+        metrics.contains("ledger_publish_objects_total{outcome=\"conflict\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        get(&store, "s5c/checkpoint").await.is_none(),
+        "no checkpoint over a conflict"
+    );
+    assert_eq!(
+        get(&store, "s5c/tile/0/000").await.unwrap().0,
+        vec![7u8; 8192]
+    );
     server.stop().await;
 }
 
@@ -594,19 +671,32 @@ async fn a_stopped_gateway_stalls_publication_only(rgw: &Rgw) {
             .await;
         assert_eq!(status, 200, "{answer}");
         verify_answer(&answer, &record.encode(), &log_key);
-        assert!(sent.elapsed() < Duration::from_secs(2), "receipts do not wait for the bucket");
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "receipts do not wait for the bucket"
+        );
     }
     filler.append(server.state(), 500).await;
     let h = wait_for_state(&server, "failing").await;
-    assert!(h["publish"]["published_size"].as_u64().unwrap() < h["tree_size"].as_u64().unwrap(), "{h}");
+    assert!(
+        h["publish"]["published_size"].as_u64().unwrap() < h["tree_size"].as_u64().unwrap(),
+        "{h}"
+    );
     let metrics = server.get_text("/metrics").await;
-    assert!(!metrics.contains("ledger_publish_failures_total 0"), "{metrics}");
+    assert!(
+        !metrics.contains("ledger_publish_failures_total 0"),
+        "{metrics}"
+    );
     println!("radosgw down for {:.1} s", stopped.elapsed().as_secs_f64());
     rgw.start_gateway();
     let back = Instant::now();
     let size = server.tree_size().await;
     let cp = wait_for_size(&store, "s3", &log_key, size, Duration::from_secs(90)).await;
-    println!("caught up {} entries {:.1} s after radosgw was back", size - before, back.elapsed().as_secs_f64());
+    println!(
+        "caught up {} entries {:.1} s after radosgw was back",
+        size - before,
+        back.elapsed().as_secs_f64()
+    );
     independent_check(&store, "s3", &cp).await;
     wait_for_state(&server, "ok").await;
     server.stop().await;
@@ -676,7 +766,10 @@ fn daemon_config(rgw: &Rgw, data: &Path, prefix: &str) -> PathBuf {
 async fn open_state(dir: &Path) -> Arc<AppState> {
     for _ in 0..50 {
         let config = Config::for_dir(dir).unwrap();
-        match tokio::task::spawn_blocking(move || AppState::open(config)).await.unwrap() {
+        match tokio::task::spawn_blocking(move || AppState::open(config))
+            .await
+            .unwrap()
+        {
             Ok(s) => return Arc::new(s),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -729,25 +822,45 @@ async fn sigkill_mid_publication_leaves_the_bucket_consistent(rgw: &Rgw) {
 
 /// The bucket after a kill: its checkpoint verifies and is no larger than the log; every
 /// tile and bundle of its size is present. Returns its size.
-async fn check_round(store: &Arc<dyn ObjectStore>, prefix: &str, key: &NoteVerifier, log_size: u64) -> u64 {
+async fn check_round(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    key: &NoteVerifier,
+    log_size: u64,
+) -> u64 {
     let Some(cp) = bucket_checkpoint(store, prefix, key).await else {
         return 0;
     };
     assert!(cp.size() <= log_size);
     let keys: std::collections::BTreeSet<String> = list(store, prefix).await.into_iter().collect();
     for tile in tiles::tiles_for_size(cp.size()) {
-        assert!(keys.contains(&tile.path()), "checkpoint {} is ahead of {}", cp.size(), tile.path());
+        assert!(
+            keys.contains(&tile.path()),
+            "checkpoint {} is ahead of {}",
+            cp.size(),
+            tile.path()
+        );
     }
     for i in 0..cp.size().div_ceil(256) {
         let b = tiles::EntryBundle::new(i, (cp.size() - i * 256).min(256) as u16).unwrap();
-        assert!(keys.contains(&b.path()), "checkpoint {} is ahead of {}", cp.size(), b.path());
+        assert!(
+            keys.contains(&b.path()),
+            "checkpoint {} is ahead of {}",
+            cp.size(),
+            b.path()
+        );
     }
     cp.size()
 }
 
 /// Every object under `prefix` is what the log would publish: tiles and bundles equal
 /// the log's own for their path, the checkpoint is the log's of its size.
-async fn every_object_is_the_logs(store: &Arc<dyn ObjectStore>, prefix: &str, log: &Arc<Log>, key: &NoteVerifier) {
+async fn every_object_is_the_logs(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    log: &Arc<Log>,
+    key: &NoteVerifier,
+) {
     let keys = list(store, prefix).await;
     assert!(keys.len() > 10, "{keys:?}");
     for k in keys {
