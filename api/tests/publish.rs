@@ -456,6 +456,33 @@ async fn bucket_equals_http_and_verifies_independently(rgw: &Rgw) {
     );
     independent_check(&store, "s1", &cp).await;
     server.stop().await;
+    // Without its checkpoint the bucket is published again from 0: every tile and
+    // bundle is refused by `If-None-Match: *`, read back and found equal; only the
+    // checkpoint is written.
+    store
+        .delete(&ObjectPath::parse("s1/checkpoint").unwrap())
+        .await
+        .unwrap();
+    let settings = rgw.settings("s1");
+    let server = TestServer::start_with(dir.path(), |c| c.publish = settings).await;
+    wait_for_size(&store, "s1", &log_key, size, Duration::from_secs(30)).await;
+    let equal = format!(
+        "ledger_publish_objects_total{{outcome=\"equal\"}} {}",
+        wanted.len()
+    );
+    let written = "ledger_publish_objects_total{outcome=\"written\"} 1\n";
+    let mut metrics = String::new();
+    for _ in 0..40 {
+        metrics = server.get_text("/metrics").await;
+        if metrics.contains(written) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(metrics.contains(&equal), "{equal} in {metrics}");
+    assert!(metrics.contains(written), "{metrics}");
+    assert_eq!(list(&store, "s1").await.len(), keys.len());
+    server.stop().await;
 }
 
 /// Reads the bucket's tiles with the `tlog_tiles` crate (Go sumdb's algorithm, written
@@ -777,9 +804,10 @@ async fn open_state(dir: &Path) -> Arc<AppState> {
     panic!("cannot reopen {}", dir.display());
 }
 
-/// (4): rounds of "append in process, start ledgerd, SIGKILL it while it publishes";
-/// after each round the bucket's checkpoint verifies, is not ahead of the log, and every
-/// tile and bundle of its size is there; at the end every object equals the log's.
+/// (4): rounds of "append in process, start ledgerd, SIGKILL it while it publishes,
+/// start it again and let it finish"; after every kill the bucket's checkpoint verifies,
+/// is not ahead of the log, and every tile and bundle of its size is there; at the end
+/// every object equals the log's.
 async fn sigkill_mid_publication_leaves_the_bucket_consistent(rgw: &Rgw) {
     let rounds: u64 = std::env::var("LEDGER_PUBLISH_KILLS")
         .ok()
@@ -794,30 +822,55 @@ async fn sigkill_mid_publication_leaves_the_bucket_consistent(rgw: &Rgw) {
     let mut filler = Filler::enrol(&state, "box-1").await;
     drop(state);
     let mut sizes = BTreeMap::new();
+    let mut published = 0u64;
     for round in 0..rounds {
         let state = open_state(&data).await;
-        // Enough for some forty objects, so most kills land mid-publication.
-        for _ in 0..4 {
+        // About 23 full tiles and as many bundles a round: two upload batches.
+        for _ in 0..6 {
             filler.append(&state, 1000).await;
         }
         let log_size = state.log.latest().size;
         state.log.close();
         drop(state);
+        // Killed as soon as one of the first objects this round still has to write is in
+        // the bucket: the rest of the round (later batches, the checkpoint) is to come.
+        let present: std::collections::BTreeSet<String> =
+            list(&store, "s4").await.into_iter().collect();
+        let missing: Vec<String> = api::publish::objects_between(published, log_size, true)
+            .iter()
+            .map(|o| o.key())
+            .filter(|k| !present.contains(k))
+            .collect();
         let daemon = Daemon::start(&config);
-        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 250)).await;
+        if missing.len() > 8 {
+            let marker = &missing[rand::random::<usize>() % (missing.len() - 8).min(24)];
+            wait_for_object(&store, &format!("s4/{marker}"), Duration::from_secs(30)).await;
+        }
         daemon.kill();
-        let size = check_round(&store, "s4", &log_key, log_size).await;
-        sizes.insert(round, (size, log_size));
+        let killed_at = check_round(&store, "s4", &log_key, log_size).await;
+        // Restarted, it finishes the round; killed once more right after.
+        let daemon = Daemon::start(&config);
+        wait_for_size(&store, "s4", &log_key, log_size, Duration::from_secs(60)).await;
+        daemon.kill();
+        published = check_round(&store, "s4", &log_key, log_size).await;
+        sizes.insert(round, (killed_at, log_size));
     }
     let mid = sizes.values().filter(|(b, l)| b < l).count();
     println!("SIGKILL rounds (bucket size, log size): {sizes:?}; {mid} of {rounds} killed mid-publication");
-    let daemon = Daemon::start(&config);
-    let state_size = sizes.values().last().map_or(0, |s| s.1);
-    wait_for_size(&store, "s4", &log_key, state_size, Duration::from_secs(60)).await;
-    daemon.kill();
+    assert_eq!(published, sizes.values().last().map_or(0, |s| s.1));
     let state = open_state(&data).await;
     every_object_is_the_logs(&store, "s4", &state.log, &log_key).await;
     state.log.close();
+}
+
+/// Waits until `key` exists in the bucket.
+async fn wait_for_object(store: &Arc<dyn ObjectStore>, key: &str, limit: Duration) {
+    let path = ObjectPath::parse(key).unwrap();
+    let start = Instant::now();
+    while store.head(&path).await.is_err() {
+        assert!(start.elapsed() < limit, "{key} did not appear in {limit:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }
 
 /// The bucket after a kill: its checkpoint verifies and is no larger than the log; every
