@@ -601,12 +601,8 @@ async fn a_foreign_bucket_is_refused(rgw: &Rgw) {
     let fork = forked.get_text("/checkpoint").await;
     forked.stop().await;
     let cases = [
-        (
-            "s5a",
-            format!("{foreign}"),
-            "does not verify with the log key",
-        ),
-        ("s5b", format!("{fork}"), "its root is"),
+        ("s5a", foreign, "does not verify with the log key"),
+        ("s5b", fork, "its root is"),
     ];
     for (prefix, note, reason) in cases {
         let key = ObjectPath::parse(format!("{prefix}/checkpoint")).unwrap();
