@@ -1,7 +1,8 @@
 //! `ledgerd`, the Evidence Ledger server: the HTTP (axum) and gRPC (tonic) edges of one
 //! log, the intake rules for signed records, enrolment and key lifecycle, credentials,
-//! anchoring to OpenTimestamps, witness cosigning (C2SP tlog-witness), evidence-package exports, agent check-ins, and the
-//! tailer that keeps the query index (`ledger-index`) up to date.
+//! anchoring to OpenTimestamps, witness cosigning (C2SP tlog-witness), evidence-package exports, agent check-ins, the
+//! tailer that keeps the query index (`ledger-index`) up to date, and the publisher that
+//! copies tiles and checkpoints to an S3 bucket.
 //!
 //! What it deliberately does not do: verification logic of its own (it calls
 //! `ledger-core` and `ledger-record`), storage of the log (the `ledger` crate), the
@@ -11,7 +12,7 @@
 //! Map (ARCHITECTURE.md draws it): the edges — [`http`] (one file per resource, a route
 //! table shared with `/openapi.json`), [`grpc`], their answer type [`error`] and shared
 //! [`log_reads`]; the domain — [`intake`] (the rules), [`auth`] (who may do what, the
-//! credential store), [`anchoring`], [`witness`], [`export`], [`checkins`], [`operator`], [`backup`],
+//! credential store), [`anchoring`], [`witness`], [`publish`], [`export`], [`checkins`], [`operator`], [`backup`],
 //! [`config`]; storage and running — [`state`], [`state_db`], [`server`],
 //! [`index_tailer`], [`blocking`], [`metrics`], [`clock`].
 
@@ -34,6 +35,7 @@ pub mod log_reads;
 pub mod metrics;
 pub mod operator;
 pub mod progress;
+pub mod publish;
 pub mod server;
 pub mod state;
 pub mod state_db;

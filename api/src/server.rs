@@ -1,5 +1,5 @@
-//! Running a ledger's server: HTTP and gRPC on two listeners, the query-index tailer
-//! and the anchoring loop, with one graceful shutdown (`run(state, listeners,
+//! Running a ledger's server: HTTP and gRPC on two listeners, the query-index tailer,
+//! the anchoring loop and the publisher, with one graceful shutdown (`run(state, listeners,
 //! shutdown)`, so tests drive real sockets on `127.0.0.1:0`).
 
 use std::future::Future;
@@ -60,6 +60,17 @@ pub async fn run(
         .witnessing
         .clone()
         .map(|w| tokio::spawn(crate::witness::run(w, state.log.clone(), stop_rx.clone())));
+    let publisher = match crate::publish::open(&state.config.publish).await {
+        Ok(bucket) => {
+            bucket.map(|b| tokio::spawn(crate::publish::run(state.clone(), b, stop_rx.clone())))
+        }
+        Err(e) => {
+            return Err(ServerError::Io {
+                what: "starting the publisher".into(),
+                source: std::io::Error::other(e),
+            })
+        }
+    };
     let http = tokio::spawn(crate::http::serve(
         state.clone(),
         listeners.http,
@@ -80,6 +91,9 @@ pub async fn run(
     let _ = anchorer.await;
     if let Some(witnesser) = witnesser {
         let _ = witnesser.await;
+    }
+    if let Some(publisher) = publisher {
+        let _ = publisher.await;
     }
     let log = state.log.clone();
     crate::blocking::blocking(move || log.close())

@@ -81,6 +81,23 @@ in
       description = "Most add-checkpoint requests per witness per day. Default (null): 8640000 (100 a second, for witnesses run for this log; public witnesses ask for far fewer)."; } // int 1 86400000)
     ({ key = "witness_max_wait_ms"; default = null;
       description = "Fail-closed: how long an append waits for a covering cosigned checkpoint before the 503, in milliseconds. Default (null): 5000."; } // int 0 600000)
+    # Publisher: the public read side copied to an S3-compatible bucket (docs/SCALE_OUT.md).
+    { key = "publish_bucket"; type = "str"; default = null;
+      description = "S3 bucket the C2SP tlog-tiles tiles, the checkpoint, complete stamps and (with publish_entry_bundles) entry bundles are copied to. Default (null): nothing is published."; }
+    { key = "publish_endpoint"; type = "url"; default = null;
+      description = "S3 endpoint, e.g. http://127.0.0.1:7480 for Ceph RGW or MinIO. Default (null): AWS_ENDPOINT_URL, else AWS S3 of the region."; }
+    { key = "publish_region"; type = "str"; default = null;
+      description = "The bucket's region. Default (null): AWS_REGION, else us-east-1."; }
+    { key = "publish_credentials_file"; type = "absPath"; default = null; secret = true;
+      description = "File (mode 0600) with AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= lines. A secret: give a path outside the Nix store. Default (null): the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables."; }
+    { key = "publish_allow_http"; type = "bool"; default = null;
+      description = "Accept a plain http:// publish_endpoint. Default (null): false."; }
+    { key = "publish_prefix"; type = "str"; default = null;
+      description = "Key prefix inside the bucket, e.g. log/2026. Default (null): the bucket's root."; }
+    { key = "publish_entry_bundles"; type = "bool"; default = null;
+      description = "Also publish entry bundles (record contents of every site). Default (null): false."; }
+    ({ key = "publish_interval_ms"; default = null;
+      description = "How often the publisher looks for a newer checkpoint, in milliseconds; also the first retry delay (doubled up to 30 s). Default (null): 200."; } // int 10 60000)
     # Contract C, fleet (issue 7, another work stream).
     ({ key = "checkin_interval_secs"; default = null; pending = "fleet";
       description = "Check-in period the appliances are expected to keep, in seconds. Default (null): 60."; } // int 1 null)

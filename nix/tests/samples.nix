@@ -31,6 +31,14 @@ let
     witness_timeout_ms = 800;
     witness_requests_per_day = 86400;
     witness_max_wait_ms = 3000;
+    publish_bucket = "ledger-tiles";
+    publish_endpoint = "http://127.0.0.1:7480";
+    publish_region = "eu-test-1";
+    publish_credentials_file = "/run/secrets/ledger-s3.env";
+    publish_allow_http = true;
+    publish_prefix = "log/2026";
+    publish_entry_bundles = true;
+    publish_interval_ms = 500;
   };
   # Contract C keys (anchoring: the lead; fleet: issue 7).
   ledgerdPending = {

@@ -53,6 +53,20 @@ pub struct WitnessSettings {
     pub max_wait: Duration,
 }
 
+/// Validated publisher settings (`publish_*`); the publisher runs when `bucket` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishSettings {
+    pub bucket: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub credentials_file: Option<PathBuf>,
+    pub allow_http: bool,
+    /// Without leading or trailing `/`; empty for the bucket's root.
+    pub prefix: String,
+    pub entry_bundles: bool,
+    pub interval: Duration,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -76,6 +90,7 @@ pub struct Config {
     pub public_entry_bundles: bool,
     pub anchor: AnchorSettings,
     pub witness: WitnessSettings,
+    pub publish: PublishSettings,
     pub checkin_interval: Duration,
     pub stale_after_missed_checkins: u64,
     pub promotion_min_occurrences: u64,

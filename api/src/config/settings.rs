@@ -234,6 +234,60 @@ define_settings! {
         kind: Kind::Int { min: 0, max: Some(600_000) },
         default: DefaultValue::Int(5000),
     }
+    /// Publisher: the S3 bucket that the log's public read side (C2SP tlog-tiles hash
+    /// tiles, entry bundles when `publish_entry_bundles`, the checkpoint and complete
+    /// OpenTimestamps stamps) is copied to, for read replicas and CDNs (see
+    /// `docs/SCALE_OUT.md`). Default: none (nothing is published).
+    publish_bucket: String {
+        kind: Kind::Text,
+        default: DefaultValue::Absent,
+    }
+    /// Publisher: the S3 endpoint, e.g. `http://127.0.0.1:7480` for Ceph RGW or MinIO.
+    /// Default: `AWS_ENDPOINT_URL` from the environment, else AWS S3 of the region.
+    publish_endpoint: String {
+        kind: Kind::Url,
+        default: DefaultValue::Absent,
+    }
+    /// Publisher: the bucket's region. Default: `AWS_REGION` from the environment, else
+    /// `us-east-1`.
+    publish_region: String {
+        kind: Kind::Text,
+        default: DefaultValue::Absent,
+    }
+    /// Publisher: file (mode 0600) with the access key, as `AWS_ACCESS_KEY_ID=…` and
+    /// `AWS_SECRET_ACCESS_KEY=…` lines (`export ` before a line and quotes are allowed;
+    /// other lines are ignored). Default: the `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` environment variables.
+    publish_credentials_file: PathBuf {
+        kind: Kind::Path,
+        default: DefaultValue::Absent,
+    }
+    /// Publisher: whether an `http://` endpoint is accepted (a bucket on the same host or
+    /// network). Default false.
+    publish_allow_http: bool {
+        kind: Kind::Bool,
+        default: DefaultValue::Bool(false),
+    }
+    /// Publisher: key prefix inside the bucket, e.g. `log/2026` puts the checkpoint at
+    /// `log/2026/checkpoint`. Default: none (the bucket's root).
+    publish_prefix: String {
+        kind: Kind::Text,
+        default: DefaultValue::Absent,
+    }
+    /// Publisher: whether entry bundles (`tile/entries/…`, the records of every site)
+    /// are published. Default false, as `public_entry_bundles` keeps them from
+    /// anonymous HTTP readers.
+    publish_entry_bundles: bool {
+        kind: Kind::Bool,
+        default: DefaultValue::Bool(false),
+    }
+    /// Publisher: how often it looks for a newer checkpoint and publishes everything up
+    /// to it, in milliseconds; also the first retry delay after a failure (doubled up to
+    /// 30 s). Default 200.
+    publish_interval_ms: i64 {
+        kind: Kind::Int { min: 10, max: Some(60_000) },
+        default: DefaultValue::Int(200),
+    }
     /// Fleet: the check-in period agents are configured with, in seconds (the agent's
     /// `checkin_interval_secs`). Default 60.
     checkin_interval_secs: i64 {

@@ -12,7 +12,7 @@ use ledger_record::Id;
 
 use super::setting::Setting;
 use super::settings::TABLE;
-use super::{AnchorSettings, Config, ConfigErrors, RawConfig, WitnessSettings};
+use super::{AnchorSettings, Config, ConfigErrors, PublishSettings, RawConfig, WitnessSettings};
 
 impl Config {
     /// Validates every field; `earlier` problems (from reading the file) are reported
@@ -27,6 +27,7 @@ impl Config {
         }
         let anchor = anchor_settings(&mut p, &raw);
         let witness = witness_settings(&mut p, &raw);
+        let publish = publish_settings(&mut p, &raw);
         let data_dir = data_dir(&mut p, raw.data_dir);
         let origin = origin(&mut p, raw.origin);
         let (http_listen, grpc_listen) = listeners(
@@ -89,6 +90,7 @@ impl Config {
                 .unwrap_or(TABLE.public_entry_bundles.bool_default()),
             anchor,
             witness,
+            publish,
             checkin_interval: Duration::from_secs(checkin_interval),
             stale_after_missed_checkins: stale_after,
             promotion_min_occurrences,
@@ -118,6 +120,66 @@ fn witness_settings(p: &mut Vec<String>, raw: &RawConfig) -> WitnessSettings {
             p,
             &TABLE.witness_max_wait_ms,
             raw.witness_max_wait_ms,
+        )),
+    }
+}
+
+/// Validates the `publish_*` settings. The credentials file is read when the publisher
+/// starts, as the witness policy is.
+fn publish_settings(p: &mut Vec<String>, raw: &RawConfig) -> PublishSettings {
+    let allow_http = raw
+        .publish_allow_http
+        .unwrap_or(TABLE.publish_allow_http.bool_default());
+    if let Some(bucket) = &raw.publish_bucket {
+        // S3 bucket naming rules: 3 to 63 of [a-z0-9.-], starting and ending alphanumeric.
+        let ok_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
+        let edges = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        if !(3..=63).contains(&bucket.len())
+            || !bucket.chars().all(ok_char)
+            || !edges(bucket.chars().next())
+            || !edges(bucket.chars().last())
+        {
+            p.push(format!(
+                "`publish_bucket` `{bucket}` is not an S3 bucket name (3 to 63 of a-z, 0-9, `.` and `-`)"
+            ));
+        }
+    }
+    if let Some(url) = &raw.publish_endpoint {
+        let http = url.starts_with("http://");
+        if !http && !url.starts_with("https://") {
+            p.push(format!("`publish_endpoint` `{url}` must be an http(s) URL"));
+        } else if http && !allow_http {
+            p.push(format!(
+                "`publish_endpoint` `{url}` is plain HTTP; set `publish_allow_http = true` to accept it"
+            ));
+        }
+    }
+    let prefix = raw.publish_prefix.clone().unwrap_or_default();
+    let prefix = prefix.trim_matches('/').to_string();
+    let ok_prefix = |c: char| c.is_ascii_alphanumeric() || "-._/".contains(c);
+    if !prefix.chars().all(ok_prefix)
+        || prefix.split('/').any(|s| s == "." || s == "..")
+        || prefix.contains("//")
+    {
+        p.push(format!(
+            "`publish_prefix` `{prefix}` must be path segments of [A-Za-z0-9-._] separated by `/`"
+        ));
+    }
+    PublishSettings {
+        bucket: raw.publish_bucket.clone(),
+        endpoint: raw.publish_endpoint.clone(),
+        region: raw.publish_region.clone(),
+        credentials_file: raw.publish_credentials_file.clone(),
+        allow_http,
+        prefix,
+        entry_bundles: raw
+            .publish_entry_bundles
+            .unwrap_or(TABLE.publish_entry_bundles.bool_default()),
+        interval: Duration::from_millis(ranged(
+            p,
+            &TABLE.publish_interval_ms,
+            raw.publish_interval_ms,
         )),
     }
 }

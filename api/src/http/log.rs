@@ -308,6 +308,13 @@ async fn healthz(State(s): Shared) -> Response {
             "witnessed_size": w.gate.latest().map_or(0, |c| c.size),
         });
     }
+    if let Some(p) = s.intake.metrics.publish.health() {
+        body["publish"] = json!({
+            "state": p.state.as_str(),
+            "published_size": p.published_size,
+            "last_error": p.last_error,
+        });
+    }
     (code, Json(body)).into_response()
 }
 

@@ -1,8 +1,9 @@
 //! The intake's metrics (appends, duplicates, refusals by reason, append latency) and
 //! the metrics page of `/metrics`, written with [`exposition::Exposition`] together
-//! with the log's, the query index's and anchoring's figures.
+//! with the log's, the query index's, the publisher's and anchoring's figures.
 
 pub mod exposition;
+pub mod publish;
 pub mod refusals;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ pub struct Metrics {
     rejects: Mutex<BTreeMap<&'static str, u64>>,
     /// Refusals about an appliance (its clock, replayed sequences), per appliance.
     pub refusals: refusals::Refusals,
+    /// The object-storage publisher's figures (written only when it is configured).
+    pub publish: publish::PublishMetrics,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -133,6 +136,7 @@ impl Metrics {
             out.sample(name, &[("reason", reason)], n);
         }
         self.write_latency(out);
+        self.publish.write(log.latest().size, out);
     }
 
     fn write_latency(&self, out: &mut Exposition) {
