@@ -424,13 +424,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
         );
         let shutdown = api::server::shutdown_signal().context("installing signal handlers")?;
         println!(
+            "web console: http://{}/ (sign in with a read token or the admin credential, then pin the log key under Settings)",
+            listeners.http.local_addr()?
+        );
+        // The last line before serving: supervisors and tests read up to it and may then
+        // close the pipe, so nothing is printed after it.
+        println!(
             "listening: http {} grpc {}",
             listeners.http.local_addr()?,
             listeners.grpc.local_addr()?
-        );
-        println!(
-            "web console: http://{}/ (sign in with a read token or the admin credential, then pin the log key under Settings)",
-            listeners.http.local_addr()?
         );
         api::run(state, listeners, shutdown).await?;
         Ok(())
