@@ -190,7 +190,10 @@ async fn published_note(server: &TestServer) -> String {
         if h["publish"]["published_size"] == size {
             return server.get_text("/checkpoint").await;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "not published: {h}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not published: {h}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -234,8 +237,14 @@ async fn scenario(rgw: &Rgw) {
     wait_for_note(&client, &two, &latest).await;
     let metrics = get(&client, format!("{}/metrics", one.base)).await.2;
     let metrics = String::from_utf8_lossy(&metrics).into_owned();
-    assert!(metrics.contains("ledger_replica_cache_hits_total{cache=\"memory\"}"), "{metrics}");
-    assert!(metrics.contains("ledger_replica_checkpoints_refused_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("ledger_replica_cache_hits_total{cache=\"memory\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ledger_replica_checkpoints_refused_total 2"),
+        "{metrics}"
+    );
     drop((one, two));
     server.stop().await;
 }
@@ -266,9 +275,12 @@ async fn same_as_primary(
                 .get_text(&format!("/receipt/{index}?size={size}"))
                 .await;
             for path in ["receipt", "v1/receipts"] {
-                let (status, cache, body) =
-                    get(client, format!("{}/{path}/{index}", r.base)).await;
-                assert_eq!((status, cache.as_str()), (200, "no-cache"), "{path}/{index}");
+                let (status, cache, body) = get(client, format!("{}/{path}/{index}", r.base)).await;
+                assert_eq!(
+                    (status, cache.as_str()),
+                    (200, "no-cache"),
+                    "{path}/{index}"
+                );
                 assert_eq!(body, primary.as_bytes(), "receipt {index} differs");
             }
         }
@@ -300,12 +312,19 @@ async fn verify_with_ledger_verify(
     );
     let size: u64 = {
         let body = get(client, format!("{}/checkpoint", replica.base)).await.2;
-        String::from_utf8_lossy(&body).lines().nth(1).unwrap().parse().unwrap()
+        String::from_utf8_lossy(&body)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let first = size - filler.records.len() as u64;
     for (k, wrong) in [(0usize, false), (333, false), (699, false), (5, true)] {
         let index = first + k as u64;
-        let receipt = get(client, format!("{}/receipt/{index}", replica.base)).await.2;
+        let receipt = get(client, format!("{}/receipt/{index}", replica.base))
+            .await
+            .2;
         let receipt_file = work.join(format!("r{k}.tlog-proof"));
         let entry_file = work.join(format!("r{k}.cbor"));
         std::fs::write(&receipt_file, &receipt).unwrap();
@@ -320,7 +339,11 @@ async fn verify_with_ledger_verify(
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert_eq!(out.status.success(), !wrong, "ledger-verify receipt {index}: {text}");
+        assert_eq!(
+            out.status.success(),
+            !wrong,
+            "ledger-verify receipt {index}: {text}"
+        );
     }
 }
 
@@ -343,7 +366,10 @@ async fn by_hash(
                 assert_eq!(body, primary.as_bytes(), "{path}");
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "{path}: {status}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{path}: {status}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -368,7 +394,10 @@ async fn wait_for_refusal(client: &reqwest::Client, replica: &ReplicaProcess, wh
         if h["status"] == "degraded" && h["reason"].as_str().is_some_and(|r| r.contains(why)) {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "no refusal ({why}): {h}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no refusal ({why}): {h}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -392,9 +421,16 @@ async fn refuses_bad_checkpoints(
     overwrite_checkpoint(&store, "r1", forged.as_bytes()).await;
     wait_for_refusal(client, replica, "does not verify with the log key").await;
     let (_, _, body) = get(client, format!("{}/checkpoint", replica.base)).await;
-    assert_eq!(body, good.as_bytes(), "the verified checkpoint is still served");
+    assert_eq!(
+        body,
+        good.as_bytes(),
+        "the verified checkpoint is still served"
+    );
     let receipt = get(client, format!("{}/receipt/0", replica.base)).await;
-    assert_eq!(receipt.0, 200, "receipts go on against the verified checkpoint");
+    assert_eq!(
+        receipt.0, 200,
+        "receipts go on against the verified checkpoint"
+    );
     // The publisher puts a good checkpoint back with the next growth.
     filler.append(server.state(), 300).await;
     let newer = published_note(server).await;

@@ -145,11 +145,14 @@ impl Replica {
 
     async fn index_bundle(&self, b: u64, size: u64, start: u64) -> Result<(), ReplicaError> {
         let width = (size - b * u64::from(TILE_WIDTH)).min(u64::from(TILE_WIDTH)) as u16;
-        let bundle = EntryBundle::new(b, width).map_err(|e| ReplicaError::Corrupt(e.to_string()))?;
+        let bundle =
+            EntryBundle::new(b, width).map_err(|e| ReplicaError::Corrupt(e.to_string()))?;
         let bytes = match self.object(TilePath::Entries(bundle)).await {
             Ok(found) => found,
             Err(ReplicaError::NotFound(_)) if b == 0 => {
-                tracing::info!("replica: the bucket has no entry bundles; lookups by record hash are off");
+                tracing::info!(
+                    "replica: the bucket has no entry bundles; lookups by record hash are off"
+                );
                 self.hashes.bundles.store(ABSENT, Ordering::Relaxed);
                 return Ok(());
             }

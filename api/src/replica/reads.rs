@@ -44,11 +44,10 @@ impl Replica {
             Some(bytes) => (bytes, true),
             None => {
                 self.metrics.bucket_reads.fetch_add(1, ORDER);
-                let bytes = self
-                    .bucket
-                    .get(&key)
-                    .await?
-                    .ok_or_else(|| ReplicaError::NotFound(format!("{key} is not in the bucket")))?;
+                let bytes =
+                    self.bucket.get(&key).await?.ok_or_else(|| {
+                        ReplicaError::NotFound(format!("{key} is not in the bucket"))
+                    })?;
                 (bytes, false)
             }
         };
@@ -154,7 +153,9 @@ impl Replica {
             })
             .await?;
         verify_inclusion(&leaf, index, n, &proof, &cp.root).map_err(|e| {
-            ReplicaError::Corrupt(format!("the audit path of entry {index} does not verify: {e}"))
+            ReplicaError::Corrupt(format!(
+                "the audit path of entry {index} does not verify: {e}"
+            ))
         })?;
         let note = std::str::from_utf8(&cp.note)
             .map_err(|_| ReplicaError::Corrupt("the checkpoint is not UTF-8".into()))?;

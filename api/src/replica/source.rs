@@ -120,7 +120,9 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use ledger_core::hash::leaf_hash;
-    use ledger_core::proof::{consistency_proof, inclusion_proof, tree_hash, verify_consistency, verify_inclusion};
+    use ledger_core::proof::{
+        consistency_proof, inclusion_proof, tree_hash, verify_consistency, verify_inclusion,
+    };
     use ledger_core::tiles::tiles_for_size;
     use ledger_core::tree::MemoryTree;
 

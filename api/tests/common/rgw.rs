@@ -164,4 +164,3 @@ pub fn write_private(path: &Path, bytes: &[u8]) {
         .unwrap();
     f.write_all(bytes).unwrap();
 }
-
