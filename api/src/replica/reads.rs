@@ -183,7 +183,7 @@ impl Replica {
         }
         let size = current.size;
         // Every subtree of the tree of `to` is one of the current tree's.
-        self.with_tiles(size, |v| Ok(consistency_proof(v, from, to)?))
+        self.with_tiles(size, |v| consistency_proof(v, from, to))
             .await
     }
 }
