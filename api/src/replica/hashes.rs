@@ -140,6 +140,9 @@ impl Replica {
                 tracing::error!("replica: record-hash table: {e}");
                 return;
             }
+            if table.bundles.load(Ordering::Relaxed) == ABSENT {
+                return;
+            }
         }
     }
 
