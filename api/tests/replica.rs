@@ -2,7 +2,8 @@
 //! `scripts/ceph-rgw`): a `ledgerd` with the publisher takes records; two real replica
 //! processes serve the bucket at the same time. Their checkpoint, tiles and receipts
 //! equal the primary's byte for byte at the same tree size, the receipts verify with
-//! `ledger-verify receipt`, lookups by record hash work from the published bundles, and
+//! `ledger-verify receipt`, lookups by record hash work from the published bundles (and
+//! answer a 404 that says why without them), and
 //! a bucket checkpoint overwritten with a bad signature or rolled back is refused (the
 //! replica keeps serving the verified one and `/healthz` says why) until the publisher
 //! writes a good one again.
@@ -208,7 +209,50 @@ fn replicas_against_ceph_rgw() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(scenario(&rgw));
+    runtime.block_on(async {
+        scenario(&rgw).await;
+        without_bundles(&rgw).await;
+    });
+}
+
+/// Without published entry bundles a lookup by record hash is a 404 that says why;
+/// receipts by index still work.
+async fn without_bundles(rgw: &Rgw) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = rgw.settings("r2");
+    settings.entry_bundles = false;
+    let server = TestServer::start_with(dir.path(), |c| c.publish = settings).await;
+    let log_key = server.get_text("/log-key").await.trim().to_string();
+    let mut filler = Filler::enrol(server.state(), "box-2").await;
+    filler.append(server.state(), 20).await;
+    let note = published_note(&server).await;
+    let replica = ReplicaProcess::start(rgw, "r2", &log_key, None);
+    let client = reqwest::Client::new();
+    wait_for_note(&client, &replica, &note).await;
+    use sha2::Digest as _;
+    let hash = hex::encode(sha2::Sha256::digest(&filler.records[0]));
+    let url = format!("{}/v1/receipts/by-hash/{hash}", replica.base);
+    let start = Instant::now();
+    loop {
+        let (status, _, body) = get(&client, url.clone()).await;
+        assert_eq!(status, 404);
+        if String::from_utf8_lossy(&body).contains("holds no entry bundles") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(health(&client, &replica).await["hashed_size"].is_null());
+    let size = server.tree_size().await;
+    let primary = server.get_text(&format!("/receipt/3?size={size}")).await;
+    let (status, _, body) = get(&client, format!("{}/receipt/3", replica.base)).await;
+    assert_eq!((status, body), (200, bytes::Bytes::from(primary)));
+    drop(replica);
+    server.stop().await;
 }
 
 async fn scenario(rgw: &Rgw) {
