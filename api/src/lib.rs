@@ -2,7 +2,8 @@
 //! log, the intake rules for signed records, enrolment and key lifecycle, credentials,
 //! anchoring to OpenTimestamps, witness cosigning (C2SP tlog-witness), evidence-package exports, agent check-ins, the
 //! tailer that keeps the query index (`ledger-index`) up to date, and the publisher that
-//! copies tiles and checkpoints to an S3 bucket.
+//! copies tiles and checkpoints to an S3 bucket, and the stateless read replica that serves
+//! them back from that bucket alone ([`replica`], `ledgerd replica`).
 //!
 //! What it deliberately does not do: verification logic of its own (it calls
 //! `ledger-core` and `ledger-record`), storage of the log (the `ledger` crate), the
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod operator;
 pub mod progress;
 pub mod publish;
+pub mod replica;
 pub mod server;
 pub mod state;
 pub mod state_db;

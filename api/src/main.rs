@@ -44,6 +44,47 @@ enum Command {
     /// Ask the running server for an online backup into a new directory (needs the admin
     /// credential). Appends continue meanwhile; see docs/OPERATIONS.md.
     Backup(BackupArgs),
+    /// Serve the log's public read side (checkpoint, tiles, receipts, consistency
+    /// proofs) from the publisher's S3 bucket alone, trusting only `--log-key`; no data
+    /// directory. Listens on `--http-listen`. See docs/REPLICAS.md.
+    Replica(ReplicaArgs),
+}
+
+/// Arguments of `ledgerd replica`.
+#[derive(Args)]
+struct ReplicaArgs {
+    /// The bucket the primary publishes to.
+    #[arg(long)]
+    bucket: String,
+    /// The S3 endpoint, e.g. `http://127.0.0.1:7480` (default: AWS_ENDPOINT_URL or AWS).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The bucket's region (default: AWS_REGION, else us-east-1).
+    #[arg(long)]
+    region: Option<String>,
+    /// Key prefix inside the bucket, the primary's `publish_prefix`.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// File (mode 0600) with AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= lines
+    /// (default: those variables).
+    #[arg(long)]
+    credentials_file: Option<PathBuf>,
+    /// Accept a plain-HTTP endpoint.
+    #[arg(long)]
+    allow_http: bool,
+    /// The log's verifier key (`name+hex+base64`), or @FILE: the only key trusted.
+    #[arg(long)]
+    log_key: String,
+    /// Directory for the disk cache of tiles and the record-hash table (default: none,
+    /// memory only).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// How often the bucket's checkpoint is read, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    refresh_ms: u64,
+    /// Bound of the memory cache of tiles, in MiB.
+    #[arg(long, default_value_t = 256)]
+    memory_cache_mb: usize,
 }
 
 #[derive(Args)]
@@ -134,6 +175,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export(config, args),
         Command::Backup(args) => backup(&config, args),
         Command::Fsck(args) => fsck(&config, args),
+        Command::Replica(args) => replica(&config, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -435,6 +477,67 @@ fn serve(config: Config) -> anyhow::Result<()> {
             listeners.grpc.local_addr()?
         );
         api::run(state, listeners, shutdown).await?;
+        Ok(())
+    })
+}
+
+/// The replica's settings from its flags.
+fn replica_settings(args: ReplicaArgs) -> anyhow::Result<api::replica::ReplicaSettings> {
+    let log_key = match args.log_key.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the log key from {path}"))?
+            .trim()
+            .to_string(),
+        None => args.log_key,
+    };
+    if let Some(e) = &args.endpoint {
+        if e.starts_with("http://") && !args.allow_http {
+            anyhow::bail!("--endpoint {e} is plain HTTP; add --allow-http to accept it");
+        }
+    }
+    Ok(api::replica::ReplicaSettings {
+        bucket: api::config::PublishSettings {
+            bucket: Some(args.bucket),
+            endpoint: args.endpoint,
+            region: args.region,
+            credentials_file: args.credentials_file,
+            allow_http: args.allow_http,
+            prefix: args.prefix.trim_matches('/').to_string(),
+            entry_bundles: false,
+            interval: std::time::Duration::from_millis(args.refresh_ms),
+        },
+        log_key,
+        cache_dir: args.cache_dir,
+        refresh: std::time::Duration::from_millis(args.refresh_ms),
+        memory_cache_bytes: args.memory_cache_mb.saturating_mul(1 << 20),
+    })
+}
+
+/// `ledgerd replica`: the bucket's follower and its HTTP edge, with one shutdown.
+fn replica(config: &Config, args: ReplicaArgs) -> anyhow::Result<()> {
+    let settings = replica_settings(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let listen = config.http_listen;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let replica = api::replica::Replica::open(settings)
+            .await
+            .context("opening the replica")?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let follower = tokio::spawn(api::replica::run(replica.clone(), stopped));
+        let shutdown = api::server::shutdown_signal().context("installing signal handlers")?;
+        println!("log key: {}", replica.verifier_key());
+        println!("listening: http {}", listener.local_addr()?);
+        api::http::replica::serve(replica, listener, shutdown)
+            .await
+            .context("serving HTTP")?;
+        let _ = stop.send(true);
+        let _ = follower.await;
         Ok(())
     })
 }

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod params;
 pub mod records;
+pub mod replica;
 pub mod respond;
 pub mod search;
 pub mod session;
