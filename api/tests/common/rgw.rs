@@ -1,8 +1,11 @@
 //! A throw-away single-node Ceph cluster with the RADOS gateway for tests, started with
-//! `scripts/ceph-rgw` on 127.0.0.1 and stopped when dropped (the same helper as
-//! `api/tests/publish.rs` has inline). Without Ceph's binaries (and not root, so the
+//! `scripts/ceph-rgw` on 127.0.0.1 and stopped when dropped, shared by the publisher's
+//! and the replicas' tests (`#[path]`, so `common/mod.rs` stays as it is). Without Ceph's binaries (and not root, so the
 //! script cannot install them) `Rgw::start` prints why and returns `None`, unless
 //! `LEDGER_REQUIRE_RGW=1`.
+
+// Each test binary uses a part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -138,6 +141,51 @@ impl Rgw {
                 .build()
                 .unwrap(),
         )
+    }
+
+    fn rgw_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.path().join("run/client.rgw.a.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Stops radosgw only: the mon and the OSD keep the data (memstore lives in the OSD).
+    pub fn stop_gateway(&self) {
+        let pid = self.rgw_pid().expect("radosgw pid file");
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        for _ in 0..100 {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+
+    /// Starts radosgw again on the same cluster, as the script does, and waits for it.
+    pub fn start_gateway(&self) {
+        let conf = self.dir.path().join("ceph.conf");
+        let status = Command::new("radosgw")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-n", "client.rgw.a"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "radosgw restarts");
+        for _ in 0..300 {
+            let up = Command::new("curl")
+                .args(["-sf", "-o", "/dev/null"])
+                .arg(format!("{}/", self.endpoint))
+                .status()
+                .is_ok_and(|s| s.success());
+            if up {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("radosgw did not answer after its restart");
     }
 }
 
