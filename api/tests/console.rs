@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use api::http::console::{asset_paths, version, CONTENT_SECURITY_POLICY};
 use common::*;
 use serde_json::{json, Value};
@@ -17,29 +15,6 @@ async fn get(server: &TestServer, path: &str, bearer: Option<&str>) -> reqwest::
         req = req.bearer_auth(b);
     }
     req.send().await.unwrap()
-}
-
-async fn read_token(server: &TestServer, sites: &[&str]) -> String {
-    let (status, v) = server
-        .post_json(
-            "/v1/admin/read-tokens",
-            Some(&server.admin),
-            json!({ "sites": sites }),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
-    v["token"].as_str().unwrap().to_string()
-}
-
-async fn wait_indexed(server: &TestServer) {
-    let state = server.state();
-    for _ in 0..400 {
-        if state.index.indexed_size().unwrap() == state.log.latest().size {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the index never caught up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +31,7 @@ async fn session_names_the_role_and_the_sites_of_each_credential() {
             .0,
         200
     );
-    wait_indexed(&server).await;
+    server.wait_indexed().await;
 
     let answer = |r: reqwest::Response| async move {
         let status = r.status().as_u16();
@@ -79,7 +54,7 @@ async fn session_names_the_role_and_the_sites_of_each_credential() {
     );
     assert!(sites.windows(2).all(|w| w[0] < w[1]), "{admin}");
 
-    let token = read_token(&server, &["site-b"]).await;
+    let token = server.read_token(&["site-b"]).await;
     let (status, reader) = answer(get(&server, "/v1/session", Some(&token)).await).await;
     assert_eq!(
         (status, reader),

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use ledger_core::hash::leaf_hash;
 use ledger_core::receipt::Receipt;
@@ -78,29 +76,6 @@ async fn get_ok(server: &TestServer, path: &str, bearer: &str) -> Value {
     let (status, v, text) = get(server, path, Some(bearer)).await;
     assert_eq!(status, 200, "{path}: {text}");
     v
-}
-
-async fn wait_indexed(server: &TestServer) {
-    let state = server.state();
-    for _ in 0..400 {
-        if state.index.indexed_size().unwrap() == state.log.latest().size {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the index never caught up");
-}
-
-async fn read_token(server: &TestServer, sites: &[&str]) -> String {
-    let (status, v) = server
-        .post_json(
-            "/v1/admin/read-tokens",
-            Some(&server.admin),
-            json!({ "sites": sites }),
-        )
-        .await;
-    assert_eq!(status, 200, "{v}");
-    v["token"].as_str().unwrap().to_string()
 }
 
 /// Two sites with known records. Returns (box-1 and box-2 of site-a, box-3 of site-b).
@@ -181,7 +156,7 @@ async fn seed(server: &TestServer) -> (Appliance, Appliance, Appliance) {
         healing("inc-7", "disk-full", Tier::L3, Outcome::Escalated, 60),
     )
     .await;
-    wait_indexed(server).await;
+    server.wait_indexed().await;
     (a1, a2, b3)
 }
 
@@ -194,8 +169,8 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
     .await;
     let log_key = server.log_verifier().await;
     let (a1, _a2, b3) = seed(&server).await;
-    let reader_a = read_token(&server, &["site-a"]).await;
-    let partner = read_token(&server, &["site-a", "site-b"]).await;
+    let reader_a = server.read_token(&["site-a"]).await;
+    let partner = server.read_token(&["site-a", "site-b"]).await;
     let admin = server.admin.clone();
 
     // ---- check-in ----
@@ -270,7 +245,7 @@ async fn fleet_healing_and_search_answer_from_the_log_within_scope() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    wait_indexed(&server).await;
+    server.wait_indexed().await;
     let v = get_ok(&server, "/v1/appliances/site-a/box-2", &admin).await;
     let keys = v["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "{v}");
@@ -552,7 +527,7 @@ async fn a_deleted_index_is_rebuilt_to_identical_answers() {
         200
     );
     append(&server, &mut a1, evidence(&[("backup", Status::Pass)])).await;
-    wait_indexed(&server).await;
+    server.wait_indexed().await;
     let before = snapshot(&server).await;
     server.stop().await;
 
@@ -561,7 +536,7 @@ async fn a_deleted_index_is_rebuilt_to_identical_answers() {
     }
     assert!(!dir.path().join("index.sqlite").exists());
     let server = TestServer::start(dir.path()).await;
-    wait_indexed(&server).await;
+    server.wait_indexed().await;
     let after = snapshot(&server).await;
     for ((path, b), (_, a)) in before.iter().zip(&after) {
         assert_eq!(b, a, "{path} differs after the rebuild");
@@ -589,7 +564,7 @@ async fn checkins_survive_an_index_rebuild_and_a_restart() {
     server.stop().await;
     let _ = std::fs::remove_file(dir.path().join("index.sqlite"));
     let server = TestServer::start(dir.path()).await;
-    wait_indexed(&server).await;
+    server.wait_indexed().await;
     let v = get_ok(&server, "/v1/appliances/site-a/box-1", &server.admin).await;
     assert_eq!(v["agent_version"], "0.2.0");
     assert_eq!(v["checkin"]["checkins"], 1);

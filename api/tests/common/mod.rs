@@ -156,6 +156,31 @@ impl TestServer {
         v["token"].as_str().unwrap().to_string()
     }
 
+    /// A read token of `sites` (admin credential).
+    pub async fn read_token(&self, sites: &[&str]) -> String {
+        let (status, v) = self
+            .post_json(
+                "/v1/admin/read-tokens",
+                Some(&self.admin),
+                json!({ "sites": sites }),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until the query index has projected the whole log (10 s at most).
+    pub async fn wait_indexed(&self) {
+        let state = self.state();
+        for _ in 0..400 {
+            if state.index.indexed_size().unwrap() == state.log.latest().size {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the index never caught up");
+    }
+
     /// Issues a token and enrols a new appliance with a fresh key.
     pub async fn enrol(&self, site: &str, appliance: &str) -> Appliance {
         let token = self.enrolment_token(site, appliance, None).await;
