@@ -35,6 +35,7 @@ pub mod intake;
 pub mod log_reads;
 pub mod metrics;
 pub mod operator;
+pub mod period;
 pub mod progress;
 pub mod publish;
 pub mod replica;

@@ -48,6 +48,34 @@ enum Command {
     /// proofs) from the publisher's S3 bucket alone, trusting only `--log-key`; no data
     /// directory. Listens on `--http-listen`. See docs/REPLICAS.md.
     Replica(ReplicaArgs),
+    /// A log per period (docs/OPERATIONS.md): `freeze` ends this log's period, `start`
+    /// begins a new log that succeeds a frozen one. The server must be stopped.
+    #[command(subcommand)]
+    Period(PeriodCommand),
+}
+
+#[derive(Subcommand)]
+enum PeriodCommand {
+    /// Freeze the log at its latest checkpoint (appends are refused from now on, reads go
+    /// on) and write the hand-off file for `ledgerd period start`.
+    Freeze {
+        /// Where to write the hand-off file (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// The period this log covered, e.g. 2026 (default: the one its links name).
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Start this (empty) log as the successor of the frozen log of a hand-off file: its
+    /// first entries commit to that log's final checkpoint and carry every chain.
+    Start {
+        /// The hand-off file `ledgerd period freeze` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        /// The period this log covers, e.g. 2027.
+        #[arg(long)]
+        period: String,
+    },
 }
 
 /// Arguments of `ledgerd replica`.
@@ -176,6 +204,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup(&config, args),
         Command::Fsck(args) => fsck(&config, args),
         Command::Replica(args) => replica(&config, args),
+        Command::Period(command) => period(&config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -232,6 +261,38 @@ fn fsck(config: &Config, args: FsckArgs) -> anyhow::Result<()> {
             diff.changed.len(),
             if state.was_current { "" } else { ", does not cover the whole log" }
         ),
+    }
+    Ok(())
+}
+
+/// `ledgerd period freeze|start`.
+fn period(config: &Config, command: PeriodCommand) -> anyhow::Result<()> {
+    match command {
+        PeriodCommand::Freeze { out, period } => {
+            let handoff =
+                api::period::freeze(config, api::state::log_config(config), period.as_deref())?;
+            let json = serde_json::to_vec_pretty(&handoff).context("encoding the hand-off")?;
+            std::fs::write(&out, json).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "log {} frozen at its final checkpoint; {} chains handed off in {}",
+                handoff.log_key,
+                handoff.chains.len(),
+                out.display()
+            );
+            println!("next: ledgerd period start --from {} --period LABEL (with the new log's configuration)", out.display());
+        }
+        PeriodCommand::Start { from, period } => {
+            let bytes =
+                std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
+            let handoff: api::period::Handoff =
+                serde_json::from_slice(&bytes).context("parsing the hand-off file")?;
+            let started =
+                api::period::start(config, api::state::log_config(config), &handoff, &period)?;
+            println!(
+                "log {} started for period {period}: {} link entries carry {} chains from {}",
+                started.log_key, started.links, started.chains, handoff.log_key
+            );
+        }
     }
     Ok(())
 }

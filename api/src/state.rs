@@ -35,6 +35,8 @@ pub struct AppState {
     pub exports: Arc<tokio::sync::Semaphore>,
     /// The witnesses of the policy file, when one is configured.
     pub witnessing: Option<Arc<crate::witness::Witnessing>>,
+    /// Where the log ended, when its period is over (`ledgerd period freeze`).
+    pub frozen: Option<crate::period::Frozen>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -58,6 +60,8 @@ pub enum ServerError {
     StateDb(#[from] StateDbError),
     #[error(transparent)]
     Witness(#[from] crate::witness::WitnessError),
+    #[error(transparent)]
+    Period(#[from] crate::period::PeriodError),
     #[error("opening the intake state: {0}")]
     Intake(#[from] IntakeOpenError),
     #[error("{what}: {source}")]
@@ -102,6 +106,13 @@ impl AppState {
             source,
         })?);
         let operator = OperatorKey::load_or_create(&config.data_dir.join("operator.key"))?;
+        let frozen = crate::period::read_frozen(&config.data_dir)?;
+        if let Some(f) = &frozen {
+            tracing::warn!(
+                "the log is frozen at tree size {} (its period is over): appends are refused, reads go on",
+                f.size
+            );
+        }
         let state_db = Arc::new(StateDb::open(&config.data_dir)?);
         let auth = Arc::new(Auth::open(
             state_db.clone(),
@@ -127,6 +138,7 @@ impl AppState {
                     max_batch_records: config.max_batch_records,
                     retry_after_secs: config.retry_after_secs,
                     operator_chain: config.operator_chain(),
+                    frozen_at: frozen.as_ref().map(|f| f.size),
                 },
             )
             .map_err(ServerError::Intake)?
@@ -143,6 +155,7 @@ impl AppState {
             state_db,
             exports: Arc::new(tokio::sync::Semaphore::new(EXPORT_SLOTS)),
             witnessing,
+            frozen,
         })
     }
 }

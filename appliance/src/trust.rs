@@ -72,12 +72,27 @@ pub struct Verified {
 }
 
 impl Trust {
-    /// Starts from the latest checkpoint stored in the outbox (if any).
+    /// Starts from the latest checkpoint stored in the outbox (if any). A stored
+    /// checkpoint of another origin than the pinned key's belongs to the log of an
+    /// earlier period: the operator pointed the agent at the log that succeeds it
+    /// (docs/OPERATIONS.md "A log per period"), so the view of the new log starts empty;
+    /// the agent's own chain lives in the outbox and continues there.
     pub fn new(
         log: NoteVerifier,
         data_dir: &Path,
         stored: Option<&str>,
     ) -> Result<Trust, AgentError> {
+        let stored = stored.filter(|note| {
+            let origin = note.lines().next().unwrap_or_default();
+            let same = origin == log.name();
+            if !same {
+                tracing::info!(
+                    "the pinned log key is of {}, the stored checkpoint of {origin}: starting the trusted view of the new log",
+                    log.name()
+                );
+            }
+            same
+        });
         let latest = match stored {
             Some(note) => Some(
                 SignedCheckpoint::verify(note.as_bytes(), &log).map_err(|e| {
@@ -379,4 +394,46 @@ fn save_evidence(
     });
     write_synced(&dir.join("alarm.json"), &format!("{summary:#}\n"))?;
     crate::keystore::sync_dir(dir).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger_core::checkpoint::Checkpoint;
+    use ledger_core::note::NoteSigner;
+
+    use super::*;
+
+    fn signed(origin: &str, seed: u8) -> (NoteVerifier, String) {
+        let signer = NoteSigner::new(origin, &[seed; 32]).unwrap();
+        let checkpoint = Checkpoint {
+            origin: origin.into(),
+            size: 5,
+            root: Hash([seed; 32]),
+            extensions: Vec::new(),
+        };
+        let note = checkpoint.sign(&signer).unwrap().as_str().to_owned();
+        (signer.verifier(), note)
+    }
+
+    /// Pointing the agent at the log of the next period starts a new trusted view; the
+    /// same origin under another key is still refused.
+    #[test]
+    fn a_stored_checkpoint_of_an_earlier_log_is_set_aside_but_not_one_of_the_same_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old_key, old_note) = signed("example.org/log/2026", 1);
+        let trust = Trust::new(old_key, dir.path(), Some(&old_note)).unwrap();
+        assert_eq!(trust.latest().unwrap().size(), 5);
+        let (new_key, _) = signed("example.org/log/2027", 2);
+        let trust = Trust::new(new_key, dir.path(), Some(&old_note)).unwrap();
+        assert!(trust.latest().is_none());
+        let (other_key, _) = signed("example.org/log/2026", 3);
+        let err = Trust::new(other_key, dir.path(), Some(&old_note))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("does not verify with the pinned log key"),
+            "{err}"
+        );
+    }
 }

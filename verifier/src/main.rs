@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use verifier::citation::Citation;
 use verifier::files::{load_verifier_key, read_limited, read_text_limited, MAX_SMALL_FILE};
 use verifier::hashes::{hash_b64, parse_hash_b64, parse_proof};
+use verifier::package::succession::check_succession;
 use verifier::package::{
     check_citation, check_citation_segmented, verify_package, verify_segmented, OpenedPackage,
     Package, Progress, SignatureMode, VerifyOptions,
@@ -126,6 +127,13 @@ enum Command {
         /// checkpoint (the log key stays the pinned --key).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// The package of the frozen log this package's log succeeds (a log per period),
+        /// exported at its final checkpoint: also verify it and the link between them.
+        #[arg(long, requires = "previous_key")]
+        previous: Option<PathBuf>,
+        /// The verifier key of the previous log (name+keyid+key), or @FILE.
+        #[arg(long, requires = "previous")]
+        previous_key: Option<String>,
     },
     /// Verify an evidence package and write the offline audit report (HTML, optionally
     /// PDF; docs/AUDIT_REPORT.md). A package that does not verify gets no report.
@@ -309,6 +317,8 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
             strict_signatures,
             cite,
             policy,
+            previous,
+            previous_key,
         } => run_package(
             path,
             key,
@@ -318,6 +328,7 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
                 strict: *strict_signatures,
                 cite: *cite,
                 policy: policy.as_deref(),
+                previous: previous.as_deref().zip(previous_key.as_deref()),
             },
         ),
         Command::Cite {
@@ -601,6 +612,8 @@ struct PackageArgs<'a> {
     strict: bool,
     cite: Option<u64>,
     policy: Option<&'a Path>,
+    /// The previous log's package and key.
+    previous: Option<(&'a Path, &'a str)>,
 }
 
 fn run_package(path: &Path, key: &str, args: &PackageArgs<'_>) -> anyhow::Result<Outcome> {
@@ -610,6 +623,7 @@ fn run_package(path: &Path, key: &str, args: &PackageArgs<'_>) -> anyhow::Result
         strict,
         cite,
         policy,
+        previous,
     } = *args;
     let log = load_verifier_key(key).context("loading the log key")?;
     let policy = load_policy_arg(policy)?;
@@ -648,11 +662,7 @@ fn run_package(path: &Path, key: &str, args: &PackageArgs<'_>) -> anyhow::Result
     if show_bar {
         opts.progress = Some(&bar);
     }
-    let report = match &opened {
-        OpenedPackage::V1(pkg) => verify_package(pkg, &opts),
-        OpenedPackage::V2(pkg) => verify_segmented(pkg, &opts)
-            .with_context(|| format!("reading the package {}", path.display()))?,
-    };
+    let report = verify_opened(&opened, path, &opts)?;
     let mut outcome = Outcome {
         valid: report.valid,
         text: report.render_text(),
@@ -670,7 +680,58 @@ fn run_package(path: &Path, key: &str, args: &PackageArgs<'_>) -> anyhow::Result
     if let Some(index) = cite {
         add_citation(&mut outcome, pkg, index);
     }
+    if let Some((previous, previous_key)) = previous {
+        add_succession(&mut outcome, (pkg, &report), previous, previous_key, &opts)?;
+    }
     Ok(outcome)
+}
+
+fn verify_opened(
+    opened: &OpenedPackage,
+    path: &Path,
+    opts: &VerifyOptions<'_>,
+) -> anyhow::Result<verifier::package::Report> {
+    Ok(match opened {
+        OpenedPackage::V1(pkg) => verify_package(pkg, opts),
+        OpenedPackage::V2(pkg) => verify_segmented(pkg, opts)
+            .with_context(|| format!("reading the package {}", path.display()))?,
+    })
+}
+
+/// Verifies the previous log's package with its own key (and the same options
+/// otherwise), then the link between the two logs.
+fn add_succession(
+    outcome: &mut Outcome,
+    (pkg, report): (&Package, &verifier::package::Report),
+    previous: &Path,
+    previous_key: &str,
+    opts: &VerifyOptions<'_>,
+) -> anyhow::Result<()> {
+    let old_key = load_verifier_key(previous_key).context("loading the previous log's key")?;
+    let old = OpenedPackage::open(previous)
+        .with_context(|| format!("reading the package {}", previous.display()))?;
+    let mut old_opts = VerifyOptions::new(&old_key);
+    old_opts.headers = opts.headers;
+    old_opts.signatures = opts.signatures;
+    let old_report = verify_opened(&old, previous, &old_opts)?;
+    let succession = check_succession(pkg, report, old.head(), &old_report, &old_key);
+    outcome.text.push_str(&format!(
+        "\nPrevious log's package {}:\n{}",
+        previous.display(),
+        old_report.render_text()
+    ));
+    outcome.text.push_str(&succession.render_text());
+    if let Value::Object(map) = &mut outcome.json {
+        map.insert("previous".into(), serde_json::to_value(&old_report)?);
+        map.insert("succession".into(), serde_json::to_value(&succession)?);
+    }
+    if !succession.valid {
+        outcome.invalidate(format!(
+            "the link to the previous log does not hold: {}",
+            succession.findings.join("; ")
+        ));
+    }
+    Ok(())
 }
 
 /// The witnesses of the package's checkpoint. A failure here is one more reason the

@@ -329,6 +329,12 @@ impl Auth {
                 expires_ms.map(|e| e.min(i64::MAX as u64) as i64)
             ],
         )?;
+        self.remember(hash, principal, expires_ms);
+        Ok(())
+    }
+
+    /// Adds a stored credential to the cache.
+    fn remember(&self, hash: [u8; 32], principal: Principal, expires_ms: Option<u64>) {
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -339,7 +345,6 @@ impl Auth {
                     expires_ms,
                 },
             );
-        Ok(())
     }
 
     /// Issues the credential an enrolled appliance uses to authenticate.
@@ -364,6 +369,56 @@ impl Auth {
         let expires = ttl.map(|t| now_ms().saturating_add(ms(t)));
         self.insert_credential(&secret, "read", Principal::Reader(sites), expires)?;
         Ok((secret, expires))
+    }
+
+    /// The SHA-256 of every appliance credential that does not expire, per appliance:
+    /// what a log that succeeds this one takes over so its agents keep authenticating.
+    pub fn appliance_credential_hashes(&self) -> Result<Vec<(ChainId, [u8; 32])>, AuthStoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT site, appliance, sha256 FROM credentials
+             WHERE role = 'appliance' AND expires_ms IS NULL ORDER BY site, appliance",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (site, appliance, hash) = row?;
+            let chain = ChainId::new(
+                Id::new(site).map_err(|e| AuthStoreError::Invalid(e.to_string()))?,
+                Id::new(appliance).map_err(|e| AuthStoreError::Invalid(e.to_string()))?,
+            );
+            let hash = hash
+                .try_into()
+                .map_err(|_| AuthStoreError::Invalid("credential hash is not 32 bytes".into()))?;
+            out.push((chain, hash));
+        }
+        Ok(out)
+    }
+
+    /// Takes over an appliance credential by its hash (from the log this one succeeds).
+    pub fn import_appliance_credential(
+        &self,
+        chain: &ChainId,
+        hash: [u8; 32],
+    ) -> Result<(), AuthStoreError> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO credentials (sha256, role, site, appliance, sites, created_ms, expires_ms)
+             VALUES (?1, 'appliance', ?2, ?3, NULL, ?4, NULL)",
+            params![
+                hash.to_vec(),
+                chain.site_id.as_str(),
+                chain.appliance_id.as_str(),
+                now_ms() as i64
+            ],
+        )?;
+        self.remember(hash, Principal::Appliance(chain.clone()), None);
+        Ok(())
     }
 
     /// Deletes every credential of an appliance (after its key is revoked).

@@ -176,7 +176,28 @@ fn receipt_and_key_endpoints() -> Vec<Endpoint> {
             .json("200", "operator key", sref("OperatorKey")),
             get(operator_key),
         ),
+        endpoint(
+            Op::new(
+                "get",
+                "/v1/logs",
+                "server",
+                "The log list: the frozen log this one succeeds (from its first entries) and this log, each with origin, verifier key, period and status",
+            )
+            .json("200", "log list", sref("LogList")),
+            get(logs),
+        ),
     ]
+}
+
+async fn logs(State(s): Shared) -> Json<Value> {
+    let link = s.intake.link();
+    let logs = crate::period::log_list(
+        &s.config,
+        s.log.verifier_key(),
+        link.as_ref(),
+        s.frozen.as_ref(),
+    );
+    Json(json!({ "logs": logs }))
 }
 
 async fn checkpoint(State(s): Shared) -> Response {

@@ -86,6 +86,15 @@ fn log_schemas() -> Vec<(&'static str, Value)> {
             "tree_size": uint(), "queue_depth": uint(), "reason": string()}}),
         ),
         (
+            "LogList",
+            json!({"type": "object", "required": ["logs"], "properties": {"logs": {
+            "type": "array", "items": {"type": "object",
+            "required": ["origin", "key", "period", "status"], "properties": {
+            "origin": string(), "key": string(), "period": string(),
+            "status": {"type": "string", "enum": ["active", "frozen"]},
+            "final_checkpoint": string(), "final_size": uint()}}}}}),
+        ),
+        (
             "OperatorKey",
             json!({"type": "object", "required": ["public_key", "key_id", "site_id", "appliance_id"], "properties": {
             "public_key": string(), "key_id": string(), "site_id": string(), "appliance_id": string()}}),

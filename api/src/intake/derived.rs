@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `v` | u64 | layout version; written by a rebuild only |
 //! | `h` ‖ site length u8 ‖ site ‖ appliance | sequence u64 ‖ record hash (32) | chain head |
-//! | `k` ‖ log index u64 | empty | a key record is at this index |
+//! | `k` ‖ log index u64 | empty | a key record (or a period link) is at this index |
 //!
 //! A key record's content stays in the log: the restore reads those entries and applies
 //! them in index order. The state counts as current only when it covers the log's whole
@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use ed25519_dalek::VerifyingKey;
 use ledger::{Deriver, Log, StateWrites};
 use ledger_core::hash::Hash;
-use ledger_record::{Body, ChainId, Id, KeyHistory, Record};
+use ledger_record::{Body, ChainId, Id, KeyBody, KeyHistory, Record};
 
 use super::error::IntakeOpenError;
 use super::state::Head;
@@ -36,7 +36,8 @@ const HEAD_VALUE_LEN: usize = 40;
 /// Every pair of a derived state, in key order.
 pub type StatePairs = BTreeMap<Vec<u8>, Vec<u8>>;
 
-/// The deriver the server's log runs: a chain head per record, a marker per key record.
+/// The deriver the server's log runs: a chain head per record (and per chain a period link
+/// carries), a marker per key record.
 pub fn deriver() -> Deriver {
     Deriver::new(|index, bytes, out| {
         // Entries that are not records derive nothing (the log accepts any bytes).
@@ -52,8 +53,18 @@ fn derive_record(index: u64, record: &Record, out: &mut StateWrites) {
         hash: record.hash(),
     };
     out.push((head_key(&record.chain()), head_value(&head)));
-    if matches!(record.body(), Body::Key(_)) {
+    if let Body::Key(key) = record.body() {
         out.push((key_record_key(index), Vec::new()));
+        // A period link starts every chain it carries at its head in the previous log.
+        if let KeyBody::Link(link) = key {
+            for carried in &link.carried {
+                let head = Head {
+                    sequence: carried.sequence,
+                    hash: carried.head_hash,
+                };
+                out.push((head_key(&carried.chain), head_value(&head)));
+            }
+        }
     }
 }
 

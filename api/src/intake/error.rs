@@ -56,7 +56,7 @@ pub enum IntakeError {
     #[error("chain {chain} is the operator's; appliances cannot append to it")]
     OperatorChain { chain: ChainId },
 
-    #[error("enrolment and revocation records are written by the server (POST /v1/enrol, POST /v1/admin/appliances/{{site}}/{{appliance}}/revoke)")]
+    #[error("enrolment, revocation and link records are written by the server (POST /v1/enrol, POST /v1/admin/appliances/{{site}}/{{appliance}}/revoke, ledgerd period start)")]
     OperatorOnlyRecord,
 
     #[error("the credential is for appliance {credential}; the record is for {record}")]
@@ -149,6 +149,11 @@ pub enum IntakeError {
 
     #[error("the ledger is not accepting appends; the operator must look at the server log")]
     LedgerStopped,
+
+    /// The log's period ended (`ledgerd period freeze`): it serves reads only and its
+    /// appliances append to the log that succeeds it.
+    #[error("this log is frozen at tree size {size}: its period is over and it takes no more records; append to the log that succeeds it (GET /v1/logs)")]
+    LogFrozen { size: u64 },
 
     #[error("the log's disk is below its free-space reserve ({available} of {reserve} bytes free): nothing was appended; retry once space is freed")]
     NoSpace {
@@ -252,6 +257,7 @@ impl IntakeError {
             IntakeError::Busy { .. } => ErrorCode::Busy,
             IntakeError::WitnessQuorum { .. } => ErrorCode::WitnessQuorum,
             IntakeError::LedgerStopped => ErrorCode::Unavailable,
+            IntakeError::LogFrozen { .. } => ErrorCode::LogFrozen,
             IntakeError::NoSpace { .. } => ErrorCode::InsufficientStorage,
             IntakeError::LogInvalidRequest { .. } => ErrorCode::InvalidRequest,
             IntakeError::EntryTooLarge { .. } => ErrorCode::TooLarge,
@@ -306,7 +312,7 @@ impl IntakeError {
             | IntakeError::WitnessQuorum { retry_after_secs } => ErrorKind::Busy {
                 retry_after_secs: *retry_after_secs,
             },
-            IntakeError::LedgerStopped => ErrorKind::Unavailable,
+            IntakeError::LedgerStopped | IntakeError::LogFrozen { .. } => ErrorKind::Unavailable,
             IntakeError::NoSpace {
                 retry_after_secs, ..
             } => ErrorKind::InsufficientStorage {

@@ -58,6 +58,9 @@ impl Intake {
         subject: &ChainId,
         make_body: impl FnOnce(&KeyHistory) -> Result<KeyBody, IntakeError>,
     ) -> Result<(Record, Appended), IntakeError> {
+        if let Some(size) = self.config.frozen_at {
+            return Err(IntakeError::LogFrozen { size });
+        }
         rules::check_subject(&self.config.operator_chain, subject)?;
         let _key_guard = self.key_lock.lock().await;
         let subject_slot = self.state.slot(subject);

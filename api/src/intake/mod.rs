@@ -69,6 +69,9 @@ pub struct IntakeConfig {
     pub max_batch_records: usize,
     pub retry_after_secs: u64,
     pub operator_chain: ChainId,
+    /// The tree size a frozen log ended at (`ledgerd period freeze`): every append and
+    /// key record is refused with `log_frozen`.
+    pub frozen_at: Option<u64>,
 }
 
 /// A record in the log, as answered to the client that appended it.
@@ -160,6 +163,11 @@ impl Intake {
         &self.config
     }
 
+    /// What the links at the start of the log say about the log it succeeds.
+    pub fn link(&self) -> Option<ledger_record::LogLink> {
+        self.state.keys().link().cloned()
+    }
+
     /// The key of `chain` valid for the next entry, if any.
     pub fn current_key(&self, chain: &ChainId) -> Option<KeyEntry> {
         self.state.current_key(chain)
@@ -198,6 +206,9 @@ impl Intake {
         raw: Vec<Vec<u8>>,
     ) -> Result<Pending, IntakeError> {
         let started = Instant::now();
+        if let Some(size) = self.config.frozen_at {
+            return Err(IntakeError::LogFrozen { size });
+        }
         if raw.len() > self.config.max_batch_records {
             return Err(IntakeError::TooManyRecords {
                 count: raw.len(),

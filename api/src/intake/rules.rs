@@ -34,7 +34,7 @@ pub fn admit(
     if chain == *operator_chain {
         return Err(IntakeError::OperatorChain { chain });
     }
-    if let Body::Key(KeyBody::Enrolment { .. } | KeyBody::Revocation { .. }) = record.body() {
+    if matches!(record.body(), Body::Key(k) if k.by_operator()) {
         return Err(IntakeError::OperatorOnlyRecord);
     }
     match who {

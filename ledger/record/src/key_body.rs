@@ -7,13 +7,17 @@
 //!   the operator key signs; the body names the appliance concerned;
 //! - rotation is written by the appliance itself, in its own chain: the envelope's key id
 //!   is the old key's id, the old key signs, and the body repeats the old key id and
-//!   carries the new public key.
+//!   carries the new public key;
+//! - a link (the first entries of a log that succeeds a frozen one, `link_body.rs`) is
+//!   written by the operator in its own chain, like an enrolment, and introduces the key
+//!   of every chain it carries.
 
 use ed25519_dalek::VerifyingKey;
 
 use crate::cbor::Value;
 use crate::error::RecordError;
 use crate::ids::{ChainId, KeyId};
+use crate::link_body::LinkBody;
 use crate::text::id_field;
 
 /// Schema version of the key body this crate writes and reads.
@@ -25,6 +29,7 @@ const KEY_ACTION: u64 = 1;
 const ACTION_ENROLMENT: u64 = 0;
 const ACTION_ROTATION: u64 = 1;
 const ACTION_REVOCATION: u64 = 2;
+const ACTION_LINK: u64 = 3;
 
 // Enrolment fields.
 const ENROL_SITE_ID: u64 = 2;
@@ -98,11 +103,14 @@ pub enum KeyBody {
         key_id: KeyId,
         reason: RevocationReason,
     },
+    /// The log succeeds the frozen log the body names, and carries chains from it.
+    /// Signed by the operator key.
+    Link(LinkBody),
 }
 
 /// Reads a 32-byte Ed25519 public key, refusing invalid encodings and the small-order
 /// (weak) keys that would let one signature verify for many messages.
-fn public_key(value: Value, field: &'static str) -> Result<VerifyingKey, RecordError> {
+pub(crate) fn public_key(value: Value, field: &'static str) -> Result<VerifyingKey, RecordError> {
     let bytes: [u8; 32] = value.into_byte_array(field, "a 32-byte Ed25519 public key")?;
     let key = VerifyingKey::from_bytes(&bytes).map_err(|_| RecordError::InvalidValue {
         field,
@@ -122,11 +130,18 @@ fn key_id(value: Value, field: &'static str) -> Result<KeyId, RecordError> {
 }
 
 impl KeyBody {
+    /// Whether the operator writes and signs this record in its own chain (enrolment,
+    /// revocation, link) rather than the appliance in its chain (rotation).
+    pub fn by_operator(&self) -> bool {
+        !matches!(self, KeyBody::Rotation { .. })
+    }
+
     pub fn validate(&self) -> Result<(), RecordError> {
         let key = match self {
             KeyBody::Enrolment { public_key, .. } => public_key,
             KeyBody::Rotation { new_public_key, .. } => new_public_key,
             KeyBody::Revocation { .. } => return Ok(()),
+            KeyBody::Link(link) => return link.validate(),
         };
         if key.is_weak() {
             return Err(RecordError::InvalidValue {
@@ -185,6 +200,11 @@ impl KeyBody {
                 (REVOKE_KEY_ID, Some(Value::bytes(key_id.as_bytes()))),
                 (REVOKE_REASON, Some(Value::Uint(reason.code()))),
             ]),
+            KeyBody::Link(link) => Value::map(
+                [version, (KEY_ACTION, Some(Value::Uint(ACTION_LINK)))]
+                    .into_iter()
+                    .chain(link.fields()),
+            ),
         }
     }
 
@@ -243,6 +263,7 @@ impl KeyBody {
                     reason,
                 }
             }
+            ACTION_LINK => KeyBody::Link(LinkBody::from_fields(&mut f)?),
             other => {
                 return Err(RecordError::InvalidValue {
                     field: "key.action",

@@ -25,6 +25,7 @@ use ed25519_dalek::VerifyingKey;
 use crate::error::RecordError;
 use crate::ids::{ChainId, KeyId};
 use crate::key_body::{KeyBody, RevocationReason};
+use crate::link_body::LinkBody;
 use crate::record::{Body, Kind, Record};
 
 /// Why a key record cannot be applied or a record does not verify against the history.
@@ -70,6 +71,14 @@ pub enum KeyHistoryError {
     },
     #[error("revocation at log index {log_index}: key {key_id} is no longer valid")]
     KeyNotActive { log_index: u64, key_id: KeyId },
+    #[error("link at log index {log_index}: links are the first entries of a log, before any other record")]
+    LinkNotAtStart { log_index: u64 },
+    #[error("link at log index {log_index} names another previous log, checkpoint or period than the link before it")]
+    LinkMismatch { log_index: u64 },
+    #[error(
+        "link at log index {log_index} carries {chain}, which an earlier link carried already"
+    )]
+    ChainCarriedTwice { log_index: u64, chain: ChainId },
     #[error("record at log index {log_index}: {error}")]
     Signature {
         log_index: u64,
@@ -112,6 +121,18 @@ impl KeyEntry {
     }
 }
 
+/// What the links at the start of a log say about the log it succeeds: the same in
+/// every link of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLink {
+    pub previous_log: String,
+    pub previous_checkpoint: String,
+    pub period: String,
+    pub previous_period: String,
+    /// Log indexes of the links (0, 1, …).
+    pub links: u64,
+}
+
 /// The key history of one log; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct KeyHistory {
@@ -121,6 +142,9 @@ pub struct KeyHistory {
     by_id: BTreeMap<KeyId, usize>,
     by_chain: BTreeMap<ChainId, Vec<usize>>,
     last_log_index: Option<u64>,
+    link: Option<LogLink>,
+    /// Whether a key record other than a link was applied.
+    applied_other: bool,
 }
 
 impl KeyHistory {
@@ -134,7 +158,14 @@ impl KeyHistory {
             by_id: BTreeMap::new(),
             by_chain: BTreeMap::new(),
             last_log_index: None,
+            link: None,
+            applied_other: false,
         }
+    }
+
+    /// The log this one succeeds, when it starts with links.
+    pub fn link(&self) -> Option<&LogLink> {
+        self.link.as_ref()
     }
 
     pub fn operator_key(&self) -> &VerifyingKey {
@@ -169,9 +200,7 @@ impl KeyHistory {
     /// record by the valid key of its own appliance at `log_index`.
     pub fn verify_record(&self, log_index: u64, record: &Record) -> Result<(), KeyHistoryError> {
         match record.body() {
-            Body::Key(KeyBody::Enrolment { .. } | KeyBody::Revocation { .. }) => {
-                self.check_operator(log_index, record)
-            }
+            Body::Key(k) if k.by_operator() => self.check_operator(log_index, record),
             _ => self.check_appliance_key(log_index, record).map(|_| ()),
         }
     }
@@ -243,9 +272,13 @@ impl KeyHistory {
     }
 
     /// Applies the key record at `log_index` after checking its signature and the
-    /// lifecycle rules. Returns the key it introduced (enrolment, rotation) or ended
-    /// (revocation). On error the history is unchanged.
-    pub fn apply(&mut self, log_index: u64, record: &Record) -> Result<&KeyEntry, KeyHistoryError> {
+    /// lifecycle rules. Returns the keys it introduced (enrolment, rotation, link) or
+    /// ended (revocation). On error the history is unchanged.
+    pub fn apply(
+        &mut self,
+        log_index: u64,
+        record: &Record,
+    ) -> Result<Vec<KeyId>, KeyHistoryError> {
         if let Some(previous) = self.last_log_index {
             if log_index <= previous {
                 return Err(KeyHistoryError::LogIndexNotIncreasing {
@@ -260,7 +293,13 @@ impl KeyHistory {
                 kind: record.kind(),
             });
         };
+        if let KeyBody::Link(link) = body {
+            let touched = self.apply_link(log_index, record, link)?;
+            self.last_log_index = Some(log_index);
+            return Ok(touched);
+        }
         let touched = match body {
+            KeyBody::Link(_) => unreachable!("links are applied above"),
             KeyBody::Enrolment {
                 subject,
                 public_key,
@@ -343,7 +382,61 @@ impl KeyHistory {
             }
         };
         self.last_log_index = Some(log_index);
+        self.applied_other = true;
         // `touched` is a position this function just took from `keys` itself.
-        Ok(&self.keys[touched])
+        Ok(vec![self.keys[touched].key_id])
+    }
+
+    /// A link: only at the start of the log (at index n after n links), agreeing with
+    /// the links before it, each carried chain new and its key unused.
+    fn apply_link(
+        &mut self,
+        log_index: u64,
+        record: &Record,
+        link: &LinkBody,
+    ) -> Result<Vec<KeyId>, KeyHistoryError> {
+        self.check_operator(log_index, record)?;
+        let links = self.link.as_ref().map_or(0, |l| l.links);
+        if self.applied_other || log_index != links {
+            return Err(KeyHistoryError::LinkNotAtStart { log_index });
+        }
+        if let Some(known) = &self.link {
+            if known.previous_log != link.previous_log
+                || known.previous_checkpoint != link.previous_checkpoint
+                || known.period != link.period
+                || known.previous_period != link.previous_period
+            {
+                return Err(KeyHistoryError::LinkMismatch { log_index });
+            }
+        }
+        for carried in &link.carried {
+            if self.by_chain.contains_key(&carried.chain) {
+                return Err(KeyHistoryError::ChainCarriedTwice {
+                    log_index,
+                    chain: carried.chain.clone(),
+                });
+            }
+            self.check_new_key(log_index, KeyId::of(&carried.public_key))?;
+        }
+        let mut touched = Vec::with_capacity(link.carried.len());
+        for carried in &link.carried {
+            let key_id = KeyId::of(&carried.public_key);
+            self.add_key(KeyEntry {
+                key_id,
+                public_key: carried.public_key,
+                chain: carried.chain.clone(),
+                introduced_at: log_index,
+                ended: None,
+            });
+            touched.push(key_id);
+        }
+        self.link = Some(LogLink {
+            previous_log: link.previous_log.clone(),
+            previous_checkpoint: link.previous_checkpoint.clone(),
+            period: link.period.clone(),
+            previous_period: link.previous_period.clone(),
+            links: links + 1,
+        });
+        Ok(touched)
     }
 }

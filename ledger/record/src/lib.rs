@@ -15,7 +15,8 @@
 //!   SHA-256(`"evidence-ledger/key/v1"` || 0x00 || public key));
 //! - the body schemas: [`EvidenceBody`] (with an RFC 6962 items root built with
 //!   `rs_merkle` and [`Disclosure`] of any subset of items), [`HealingBody`] and
-//!   [`KeyBody`] (enrolment, rotation, revocation), plus `serde` input types for the
+//!   [`KeyBody`] (enrolment, rotation, revocation, and the [`LinkBody`] that starts a log
+//!   succeeding a frozen one), plus `serde` input types for the
 //!   human-written bodies ([`EvidenceInput`], [`HealingInput`]);
 //! - [`KeyHistory`]: which key of which appliance was valid at each log index;
 //! - [`ChainChecker`]: per-appliance completeness (gaps, forks, conflicts, duplicates,
@@ -41,6 +42,7 @@ mod ids;
 mod input;
 mod key_body;
 mod key_history;
+mod link_body;
 mod record;
 mod text;
 pub mod utc;
@@ -63,7 +65,8 @@ pub use healing::{
 pub use ids::{ChainId, Id, IdError, KeyId, KEY_ID_DOMAIN};
 pub use input::{EvidenceInput, EvidenceItemInput, HealingInput, InputError};
 pub use key_body::{KeyBody, RevocationReason, KEY_SCHEMA_VERSION};
-pub use key_history::{KeyEnd, KeyEndReason, KeyEntry, KeyHistory, KeyHistoryError};
+pub use key_history::{KeyEnd, KeyEndReason, KeyEntry, KeyHistory, KeyHistoryError, LogLink};
+pub use link_body::{CarriedChain, LinkBody};
 pub use record::{
     Body, Kind, Record, UnsignedRecord, FORMAT_VERSION, MAX_RECORD_LEN, SIGNING_DOMAIN,
 };

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 #[test]
 fn every_kind_round_trips() {
     let records = one_of_each_kind();
-    assert_eq!(records.len(), 6);
+    assert_eq!(records.len(), 7);
     for record in &records {
         let bytes = record.encode();
         let decoded = Record::decode(&bytes).unwrap();
@@ -27,6 +27,7 @@ fn every_kind_round_trips() {
             Kind::Evidence,
             Kind::Evidence,
             Kind::Healing,
+            Kind::Key,
             Kind::Key,
             Kind::Key,
             Kind::Key

@@ -92,16 +92,16 @@ fn enrol_use_rotate_revoke() {
     let mut h = KeyHistory::new(op.verifying_key());
 
     let r0 = w.write(&operator_chain(), &op, enrol(box1(), k1.verifying_key()));
-    assert_eq!(h.apply(0, &r0).unwrap().key_id, kid(&k1));
+    assert_eq!(h.apply(0, &r0).unwrap(), vec![kid(&k1)]);
     let r1 = w.write(&box1(), &k1, evidence());
     h.verify_record(1, &r1).unwrap();
     let r2 = w.write(&box1(), &k1, rotate(&k1, k2.verifying_key()));
     h.verify_record(2, &r2).unwrap();
-    assert_eq!(h.apply(2, &r2).unwrap().key_id, kid(&k2));
+    assert_eq!(h.apply(2, &r2).unwrap(), vec![kid(&k2)]);
     let r3 = w.write(&box1(), &k2, evidence());
     h.verify_record(3, &r3).unwrap();
     let r4 = w.write(&operator_chain(), &op, revoke(box1(), &k2));
-    assert_eq!(h.apply(4, &r4).unwrap().key_id, kid(&k2));
+    assert_eq!(h.apply(4, &r4).unwrap(), vec![kid(&k2)]);
     let r5 = w.write(&box1(), &k2, evidence());
 
     // Which key was valid where: a key record takes effect after its own index.
@@ -387,4 +387,88 @@ fn a_record_before_enrolment_has_no_key() {
         h.verify_record(0, &r),
         Err(KeyHistoryError::NotCurrentKey { current: None, .. })
     ));
+}
+
+fn link(chains: &[(ChainId, u64, &SigningKey)]) -> Body {
+    let chains: Vec<_> = chains
+        .iter()
+        .map(|(c, s, k)| (c.clone(), *s, k.verifying_key()))
+        .collect();
+    Body::Key(link_body(&chains))
+}
+
+/// A log that succeeds another starts with links: the carried keys are valid from the
+/// entry after the link, and the chains may rotate and be revoked like enrolled ones.
+#[test]
+fn links_carry_keys_from_the_previous_log() {
+    let (op, k1, k2) = (key(9), key(1), key(2));
+    let mut w = Writer::new();
+    let mut h = KeyHistory::new(op.verifying_key());
+    let l0 = w.write(&operator_chain(), &op, link(&[(box1(), 7, &k1)]));
+    assert_eq!(h.apply(0, &l0).unwrap(), vec![kid(&k1)]);
+    let l1 = w.write(&operator_chain(), &op, link(&[(box2(), 3, &k2)]));
+    h.verify_record(1, &l1).unwrap();
+    assert_eq!(h.apply(1, &l1).unwrap(), vec![kid(&k2)]);
+    assert_eq!(h.link().unwrap().links, 2);
+    assert_eq!(h.link().unwrap().period, "2027");
+    assert!(h.key_at(&box1(), 1).is_some(), "valid after the first link");
+    assert!(h.key_at(&box1(), 0).is_none(), "not at the link itself");
+    assert_eq!(h.key_at(&box2(), 2).unwrap().key_id, kid(&k2));
+    let r = w.write(&operator_chain(), &op, revoke(box1(), &k1));
+    h.apply(2, &r).unwrap();
+    assert!(h.key_at(&box1(), 3).is_none());
+}
+
+#[test]
+fn links_elsewhere_or_disagreeing_are_refused() {
+    let (op, k1, k2, k3) = (key(9), key(1), key(2), key(3));
+    let mut w = Writer::new();
+    let mut h = KeyHistory::new(op.verifying_key());
+    // Not at index 0.
+    let l = w.write(&operator_chain(), &op, link(&[(box1(), 7, &k1)]));
+    assert_eq!(
+        h.apply(1, &l).unwrap_err(),
+        KeyHistoryError::LinkNotAtStart { log_index: 1 }
+    );
+    h.apply(0, &l).unwrap();
+    // After another key record.
+    let e = w.write(&operator_chain(), &op, enrol(box2(), k2.verifying_key()));
+    h.apply(1, &e).unwrap();
+    let late = w.write(&operator_chain(), &op, link(&[(chain("c", "b"), 1, &k3)]));
+    assert_eq!(
+        h.apply(2, &late).unwrap_err(),
+        KeyHistoryError::LinkNotAtStart { log_index: 2 }
+    );
+
+    // A second link naming another previous checkpoint.
+    let mut h = KeyHistory::new(op.verifying_key());
+    h.apply(0, &l).unwrap();
+    let Body::Key(KeyBody::Link(mut other)) = link(&[(box2(), 1, &k2)]) else {
+        unreachable!()
+    };
+    other.previous_checkpoint = previous_log(101).1;
+    let other = w.write(&operator_chain(), &op, Body::Key(KeyBody::Link(other)));
+    assert_eq!(
+        h.apply(1, &other).unwrap_err(),
+        KeyHistoryError::LinkMismatch { log_index: 1 }
+    );
+    // The same chain carried twice, and a key carried twice.
+    let twice = w.write(&operator_chain(), &op, link(&[(box1(), 7, &k2)]));
+    assert!(matches!(
+        h.apply(1, &twice).unwrap_err(),
+        KeyHistoryError::ChainCarriedTwice { log_index: 1, .. }
+    ));
+    let reused = w.write(&operator_chain(), &op, link(&[(box2(), 7, &k1)]));
+    assert!(matches!(
+        h.apply(1, &reused).unwrap_err(),
+        KeyHistoryError::KeyIdInUse { log_index: 1, .. }
+    ));
+    // Signed by an appliance instead of the operator.
+    let mut h = KeyHistory::new(op.verifying_key());
+    let forged = w.write(&operator_chain(), &k1, link(&[(box1(), 7, &k2)]));
+    assert!(matches!(
+        h.apply(0, &forged).unwrap_err(),
+        KeyHistoryError::NotOperatorKey { .. }
+    ));
+    assert!(h.link().is_none() && h.keys().is_empty(), "nothing applied");
 }

@@ -506,3 +506,100 @@ fn empty_and_garbage_inputs() {
     assert!(matches!(decode(&[0xff]), RecordError::InvalidCbor { .. }));
     assert!(matches!(decode(&[0x00]), RecordError::WrongType { .. }));
 }
+
+/// Map entries by integer key, as the naive writer takes them.
+type Entries = Vec<(u64, N)>;
+
+/// The naive envelope entries of a signed link carrying two chains, and its body entries.
+fn link_entries() -> (Entries, Entries) {
+    let chains = [
+        (chain("clinic-1", "box-1"), 7, key(1).verifying_key()),
+        (chain("clinic-1", "box-2"), 3, key(2).verifying_key()),
+    ];
+    let body = Body::Key(link_body(&chains));
+    let mut u = unsigned(1, Hash([0; 32]), body.clone());
+    u.key_id = ledger_record::KeyId::of(&key(9).verifying_key());
+    let record = Record::sign(u, &key(9)).unwrap();
+    let entries = naive_entries(record.unsigned(), Some(&record.signature().to_bytes()));
+    assert_eq!(m(entries.clone()).enc(), record.encode());
+    let N::M(body) = naive_body(&body) else {
+        unreachable!()
+    };
+    let body = body
+        .into_iter()
+        .map(|(k, v)| match k {
+            N::U(k) => (k, v),
+            _ => unreachable!(),
+        })
+        .collect();
+    (entries, body)
+}
+
+#[test]
+fn invalid_links() {
+    let (entries, body) = link_entries();
+    let N::A(carried) = body.iter().find(|(k, _)| *k == 5).unwrap().1.clone() else {
+        unreachable!()
+    };
+    let reversed: Vec<N> = carried.iter().rev().cloned().collect();
+    let N::M(mut first) = carried[0].clone() else {
+        unreachable!()
+    };
+    first[2].1 = N::U(0);
+    let other_signer = previous_log(100);
+    let forged_checkpoint = {
+        // The same checkpoint text signed by a key that is not the named previous log's.
+        let signer = ledger_core::note::NoteSigner::new("example.org/log/2026", &[43; 32]).unwrap();
+        let checkpoint = ledger_core::checkpoint::Checkpoint {
+            origin: "example.org/log/2026".into(),
+            size: 100,
+            root: Hash([100; 32]),
+            extensions: Vec::new(),
+        };
+        checkpoint.sign(&signer).unwrap().as_str().to_owned()
+    };
+    assert_ne!(forged_checkpoint, other_signer.1);
+    for (what, new_body, field) in [
+        (
+            "chains not in order",
+            with(body.clone(), 5, N::A(reversed)),
+            "key.link.carried",
+        ),
+        (
+            "sequence 0",
+            with(body.clone(), 5, N::A(vec![N::M(first), carried[1].clone()])),
+            "key.link.carried.sequence",
+        ),
+        (
+            "checkpoint not signed by the previous log",
+            with(body.clone(), 3, t(&forged_checkpoint)),
+            "key.link.previous_checkpoint",
+        ),
+        (
+            "previous log is not a verifier key",
+            with(body.clone(), 2, t("not a key")),
+            "key.link.previous_log",
+        ),
+        (
+            "empty period",
+            with(body.clone(), 4, t("")),
+            "key.link.period",
+        ),
+    ] {
+        let err = decode(&m(with(entries.clone(), 8, m(new_body))).enc());
+        assert!(
+            matches!(&err, RecordError::InvalidValue { field: f, .. } if *f == field),
+            "{what}: {err:?}"
+        );
+    }
+    let mut extra = body.clone();
+    extra.push((6, N::U(1)));
+    assert!(matches!(
+        decode(&m(with(entries.clone(), 8, m(extra))).enc()),
+        RecordError::UnknownField { key: 6, .. }
+    ));
+    assert!(matches!(
+        decode(&m(with(entries, 8, m(without(body, 5)))).enc()),
+        RecordError::MissingField { key: 5, .. }
+    ));
+}

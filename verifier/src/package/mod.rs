@@ -25,6 +25,7 @@ mod manifest;
 pub mod multiproof;
 mod progress;
 mod report;
+pub mod succession;
 mod v2;
 mod writer;
 

@@ -13,7 +13,7 @@ use crate::package::EntryFile;
 pub struct KeyEvent {
     pub index: u64,
     pub time_ms: u64,
-    /// `enrolment`, `rotation` or `revocation`.
+    /// `enrolment`, `rotation`, `revocation` or `carried` (from the previous log).
     pub action: &'static str,
     /// The key concerned, hex key id.
     pub key_id: String,
@@ -35,6 +35,24 @@ pub fn key_events(keys: &EntryFile) -> KeyEvents {
         let Body::Key(body) = record.body() else {
             continue;
         };
+        if let KeyBody::Link(link) = body {
+            // A period link carries the key each chain had at the end of the previous log.
+            for carried in &link.carried {
+                out.entry(carried.chain.clone())
+                    .or_default()
+                    .push(KeyEvent {
+                        index,
+                        time_ms: record.time_ms(),
+                        action: "carried",
+                        key_id: hex::encode(KeyId::of(&carried.public_key).as_bytes()),
+                        detail: format!(
+                            "carried over from the previous log at sequence {}",
+                            carried.sequence
+                        ),
+                    });
+            }
+            continue;
+        }
         let (subject, event) = event_of(index, &record, body);
         out.entry(subject).or_default().push(event);
     }
@@ -88,6 +106,7 @@ fn event_of(index: u64, record: &Record, body: &KeyBody) -> (ChainId, KeyEvent) 
                 format!("revoked by the operator: {}", reason_text(*reason)),
             ),
         ),
+        KeyBody::Link(_) => unreachable!("links are read by key_events"),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Projects `key` records (enrolment, rotation, revocation) into the `keys` table, the
+//! Projects `key` records (enrolment, rotation, revocation, and the keys a period link
+//! carries over) into the `keys` table, the
 //! key history the fleet view shows. The intake accepted only valid key records
 //! (docs/RECORDS.md §7), so the projection follows them without verifying them again.
 
@@ -71,6 +72,18 @@ pub(super) fn index_key(
                 revocation_text(*reason),
                 Option::<String>::None
             ])?;
+        }
+        KeyBody::Link(link) => {
+            for carried in &link.carried {
+                new_key.execute(params![
+                    key_hex(&KeyId::of(&carried.public_key)),
+                    carried.chain.site_id.as_str(),
+                    carried.chain.appliance_id.as_str(),
+                    hex::encode(carried.public_key.as_bytes()),
+                    idx,
+                    "link"
+                ])?;
+            }
         }
     }
     Ok(())

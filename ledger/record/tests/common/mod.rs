@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use ledger_record::{
-    Body, ChainId, EvidenceBody, EvidenceItem, Hash, HealingBody, Id, KeyBody, KeyId, Outcome,
-    Record, RevocationReason, SigningKey, Status, Tier, UnsignedRecord,
+    Body, CarriedChain, ChainId, EvidenceBody, EvidenceItem, Hash, HealingBody, Id, KeyBody, KeyId,
+    LinkBody, Outcome, Record, RevocationReason, SigningKey, Status, Tier, UnsignedRecord,
+    VerifyingKey,
 };
 
 /// `<workspace root>/../shared/vectors`, found by walking up from this crate.
@@ -120,6 +121,7 @@ pub fn one_of_each_kind() -> Vec<Record> {
             key_id: KeyId::of(&signer.verifying_key()),
             reason: RevocationReason::KeyCompromise,
         },
+        link_body(&[(chain("clinic-1", "box-1"), 7, signer.verifying_key())]),
     ] {
         let u = UnsignedRecord {
             site_id: id("operator"),
@@ -133,6 +135,39 @@ pub fn one_of_each_kind() -> Vec<Record> {
         out.push(Record::sign(u, &operator).unwrap());
     }
     out
+}
+
+/// The verifier key and a signed final checkpoint of a previous log, for link bodies.
+pub fn previous_log(size: u64) -> (String, String) {
+    let signer = ledger_core::note::NoteSigner::new("example.org/log/2026", &[42; 32]).unwrap();
+    let checkpoint = ledger_core::checkpoint::Checkpoint {
+        origin: "example.org/log/2026".into(),
+        size,
+        root: Hash([size as u8; 32]),
+        extensions: Vec::new(),
+    };
+    let signed = checkpoint.sign(&signer).unwrap();
+    (signer.verifier_key(), signed.as_str().to_owned())
+}
+
+/// A link body carrying `chains` (chain, last sequence, key) from [`previous_log`].
+pub fn link_body(chains: &[(ChainId, u64, VerifyingKey)]) -> KeyBody {
+    let (previous_log, previous_checkpoint) = previous_log(100);
+    KeyBody::Link(LinkBody {
+        previous_log,
+        previous_checkpoint,
+        period: "2027".into(),
+        previous_period: "2026".into(),
+        carried: chains
+            .iter()
+            .map(|(chain, sequence, key)| CarriedChain {
+                chain: chain.clone(),
+                sequence: *sequence,
+                head_hash: Hash([*sequence as u8; 32]),
+                public_key: *key,
+            })
+            .collect(),
+    })
 }
 
 // ---- A naive CBOR writer (RFC 8949 §3), independent of the crate -----------------------
@@ -344,6 +379,31 @@ pub fn naive_body(body: &Body) -> N {
             (3, t(subject.appliance_id.as_str())),
             (4, N::B(key_id.0.to_vec())),
             (5, N::U(reason.code())),
+        ]),
+        Body::Key(KeyBody::Link(link)) => m(vec![
+            (0, N::U(1)),
+            (1, N::U(3)),
+            (2, t(&link.previous_log)),
+            (3, t(&link.previous_checkpoint)),
+            (4, t(&link.period)),
+            (
+                5,
+                N::A(
+                    link.carried
+                        .iter()
+                        .map(|c| {
+                            m(vec![
+                                (0, t(c.chain.site_id.as_str())),
+                                (1, t(c.chain.appliance_id.as_str())),
+                                (2, N::U(c.sequence)),
+                                (3, N::B(c.head_hash.0.to_vec())),
+                                (4, N::B(c.public_key.as_bytes().to_vec())),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            (6, t(&link.previous_period)),
         ]),
     }
 }

@@ -5,8 +5,8 @@
 
 use ledger_core::hash::{leaf_hash, Hash};
 use ledger_record::{
-    Body, ChainChecker, ChainId, ChainStart, KeyBody, KeyEndReason, KeyHistory, KeyId, Kind,
-    Record, VerifyingKey,
+    Body, ChainChecker, ChainId, ChainStart, KeyEndReason, KeyHistory, KeyId, Kind, Record,
+    VerifyingKey,
 };
 
 use super::chains::chain_finding;
@@ -50,16 +50,13 @@ pub(super) fn check_keys(
             );
             continue;
         }
-        let operator_record = matches!(
-            record.body(),
-            Body::Key(KeyBody::Enrolment { .. } | KeyBody::Revocation { .. })
-        );
+        let operator_record = matches!(record.body(), Body::Key(k) if k.by_operator());
         if operator_record != (record.chain() == pkg.operator_chain) {
             findings.push(
                 Finding::new(
                     FindingCode::KeyRecord,
                     format!(
-                        "enrolments and revocations, and only they, belong to the operator chain {}",
+                        "enrolments, revocations and links, and only they, belong to the operator chain {}",
                         pkg.operator_chain
                     ),
                 )
@@ -130,10 +127,7 @@ pub(super) fn key_for<'h>(
     history: &'h KeyHistory,
     operator_key: &'h VerifyingKey,
 ) -> Result<&'h VerifyingKey, String> {
-    if matches!(
-        record.body(),
-        Body::Key(KeyBody::Enrolment { .. } | KeyBody::Revocation { .. })
-    ) {
+    if matches!(record.body(), Body::Key(k) if k.by_operator()) {
         return if record.key_id() == history.operator_key_id() {
             Ok(operator_key)
         } else {
