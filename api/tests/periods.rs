@@ -58,6 +58,20 @@ fn ledger_verify(args: &[&str]) -> (i32, Value, String) {
     )
 }
 
+/// `ledger-verify package NEW --key K --previous OLD --previous-key K_OLD`.
+fn verify_across(new: &str, key: &str, old: &str, old_key: &str) -> (i32, Value, String) {
+    ledger_verify(&[
+        "package",
+        new,
+        "--key",
+        key,
+        "--previous",
+        old,
+        "--previous-key",
+        old_key,
+    ])
+}
+
 fn export(data_dir: &Path, settings: &[&str], out: &Path) {
     let out = out.to_str().unwrap();
     ok(&ledgerd(
@@ -247,16 +261,12 @@ async fn chains_continue_into_the_next_period_and_both_packages_verify_across_th
     let new_pkg = tmp.path().join("pkg-2027");
     export(&new, &new_settings, &new_pkg);
 
-    let (code, report, stderr) = ledger_verify(&[
-        "package",
+    let (code, report, stderr) = verify_across(
         new_pkg.to_str().unwrap(),
-        "--key",
         &new_key,
-        "--previous",
         old_pkg.to_str().unwrap(),
-        "--previous-key",
         &old_key,
-    ]);
+    );
     assert_eq!(code, 0, "{report:#} {stderr}");
     let succession = &report["succession"];
     assert_eq!(succession["valid"], true, "{succession:#}");
@@ -266,16 +276,12 @@ async fn chains_continue_into_the_next_period_and_both_packages_verify_across_th
     assert_eq!(report["previous"]["valid"], true);
 
     // The previous package under another key is refused.
-    let (code, report, _) = ledger_verify(&[
-        "package",
+    let (code, report, _) = verify_across(
         new_pkg.to_str().unwrap(),
-        "--key",
         &new_key,
-        "--previous",
         old_pkg.to_str().unwrap(),
-        "--previous-key",
         &new_key,
-    ]);
+    );
     assert_eq!(code, 1, "{report:#}");
 
     forged_link_fails(tmp.path(), &handoff, &a, &old_pkg, &old_key).await;
@@ -332,16 +338,12 @@ async fn forged_link_fails(
         code, 0,
         "on its own the forged log is consistent: {report:#}"
     );
-    let (code, report, _) = ledger_verify(&[
-        "package",
+    let (code, report, _) = verify_across(
         pkg.to_str().unwrap(),
-        "--key",
         &key,
-        "--previous",
         old_pkg.to_str().unwrap(),
-        "--previous-key",
         old_key,
-    ]);
+    );
     assert_eq!(code, 1, "{report:#}");
     let findings = report["succession"]["findings"].to_string();
     assert!(
