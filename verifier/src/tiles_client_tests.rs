@@ -131,7 +131,14 @@ fn check_one(all: &[Hash], files: &HashMap<String, Vec<u8>>, index: usize) -> Ti
         .collect();
     assert_eq!(src.asked, wanted, "only the needed tiles, each once");
     assert_eq!(proof.tiles_fetched, wanted.len());
-    assert!(wanted.len() <= 2 * usize::from(tile_levels(size)));
+    for level in 0..tile_levels(size) {
+        let prefix = format!("tile/{level}/");
+        let at_level = wanted.iter().filter(|p| p.starts_with(&prefix)).count();
+        assert!(
+            at_level <= 2,
+            "{at_level} tiles at level {level}: {wanted:?}"
+        );
+    }
     proof
 }
 
