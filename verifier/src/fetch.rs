@@ -101,13 +101,13 @@ impl Fetcher {
     pub fn new(base: Base, timeout: Duration) -> Result<Fetcher, VerifyError> {
         if let Base::Dir(dir) = &base {
             if !dir.is_dir() {
-                return Err(VerifyError::Io {
-                    path: dir.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "not a directory (a tlog-tiles mirror holds checkpoint and tile/)",
+                return Err(VerifyError::malformed(
+                    "--tiles",
+                    format!(
+                        "{} is not a directory (a tlog-tiles mirror holds checkpoint and tile/)",
+                        dir.display()
                     ),
-                });
+                ));
             }
         }
         let config = ureq::Agent::config_builder()
@@ -248,7 +248,7 @@ mod tests {
         let missing = Base::Dir(dir.path().join("nope"));
         assert!(matches!(
             Fetcher::new(missing, Duration::from_secs(1)),
-            Err(VerifyError::Io { .. })
+            Err(VerifyError::Malformed { .. })
         ));
     }
 
