@@ -2,8 +2,9 @@
 //! `scripts/ceph-rgw`): a `ledgerd` with the publisher takes records; two real replica
 //! processes serve the bucket at the same time. Their checkpoint, tiles and receipts
 //! equal the primary's byte for byte at the same tree size, the receipts verify with
-//! `ledger-verify receipt`, lookups by record hash work from the published bundles (and
-//! answer a 404 that says why without them), and
+//! `ledger-verify receipt`, the same entries prove with `ledger-verify inclusion
+//! --tiles` from the replica's checkpoint and tiles, lookups by record hash work from
+//! the published bundles (and answer a 404 that says why without them), and
 //! a bucket checkpoint overwritten with a bad signature or rolled back is refused (the
 //! replica keeps serving the verified one and `/healthz` says why) until the publisher
 //! writes a good one again.
@@ -388,6 +389,34 @@ async fn verify_with_ledger_verify(
             !wrong,
             "ledger-verify receipt {index}: {text}"
         );
+        // The same entry proved from the replica's checkpoint and tiles, no receipt.
+        let out = Command::new(&verify)
+            .args([
+                "--json",
+                "inclusion",
+                "--tiles",
+                &replica.base,
+                "--key",
+                log_key,
+            ])
+            .args(["--index", &index.to_string(), "--entry"])
+            .arg(&entry_file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let expected = if wrong { 1 } else { 0 };
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "ledger-verify inclusion --tiles {index}: {text}"
+        );
+        if !wrong {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                (v["index"].as_u64(), v["size"].as_u64()),
+                (Some(index), Some(size))
+            );
+        }
     }
 }
 

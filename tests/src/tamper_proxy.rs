@@ -7,7 +7,9 @@
 //! - [`Tamper::InclusionProof`]: one bit of the first audit-path hash of a receipt;
 //! - [`Tamper::CheckpointSignature`]: one bit of the log's Ed25519 signature in the
 //!   receipt's checkpoint note (inside the 64 signature bytes, not the key id);
-//! - [`Tamper::RecordBytes`]: one bit of the record bytes (the log entry).
+//! - [`Tamper::RecordBytes`]: one bit of the record bytes (the log entry);
+//! - [`Tamper::TileHashes`]: one bit of every hash of a C2SP tlog-tiles hash tile
+//!   (`/tile/<L>/...`, not entry bundles), so the tile keeps its length.
 //!
 //! Hashes and signatures are base64 lines: they are decoded, flipped and re-encoded, so
 //! lengths and alphabets stay valid. Every request path served is recorded.
@@ -30,6 +32,7 @@ pub enum Tamper {
     InclusionProof,
     CheckpointSignature,
     RecordBytes,
+    TileHashes,
 }
 
 struct Shared {
@@ -188,6 +191,25 @@ fn is_record(path: &str) -> bool {
     }
 }
 
+/// Whether `path` answers a hash tile (`/tile/<L>/<N>[.p/<W>]`, `<L>` a number).
+fn is_hash_tile(path: &str) -> bool {
+    path.strip_prefix("/tile/")
+        .and_then(|rest| rest.bytes().next())
+        .is_some_and(|b| b.is_ascii_digit())
+}
+
+/// Flips the lowest bit of the last byte of every 32-byte hash; `None` when the body is
+/// not whole hashes.
+fn flip_every_hash(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+    if bytes.is_empty() || bytes.len() % 32 != 0 {
+        return None;
+    }
+    for hash in bytes.chunks_exact_mut(32) {
+        hash[31] ^= 0x01;
+    }
+    Some(bytes)
+}
+
 /// The answer body for `path` under `mode` (unchanged when nothing applies).
 pub fn tamper(mode: Tamper, path: &str, body: Vec<u8>) -> Vec<u8> {
     let changed = match mode {
@@ -197,6 +219,7 @@ pub fn tamper(mode: Tamper, path: &str, body: Vec<u8>) -> Vec<u8> {
             text_of(&body).and_then(flip_log_signature)
         }
         Tamper::RecordBytes if is_record(path) => flip_last_byte(body.clone()),
+        Tamper::TileHashes if is_hash_tile(path) => flip_every_hash(body.clone()),
         _ => None,
     };
     changed.unwrap_or(body)
@@ -322,5 +345,22 @@ mod tests {
             record
         );
         assert_eq!(tamper(Tamper::None, "/receipt/3", r.clone()), r);
+        let tile = vec![5u8; 64];
+        let changed = tamper(Tamper::TileHashes, "/tile/0/x001/234.p/2", tile.clone());
+        assert_eq!(changed.len(), 64);
+        assert_eq!((changed[31], changed[63]), (5 ^ 1, 5 ^ 1));
+        assert_eq!(changed.iter().filter(|&&b| b != 5).count(), 2);
+        assert_eq!(
+            tamper(Tamper::TileHashes, "/tile/entries/000", tile.clone()),
+            tile
+        );
+        assert_eq!(
+            tamper(Tamper::TileHashes, "/checkpoint", tile.clone()),
+            tile
+        );
+        assert_eq!(
+            tamper(Tamper::TileHashes, "/tile/0/000", vec![5u8; 33]),
+            vec![5u8; 33]
+        );
     }
 }

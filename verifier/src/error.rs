@@ -37,6 +37,11 @@ pub enum VerifyError {
     /// A file is larger than the verifier accepts for that part of the input.
     #[error("{} is {len} bytes, more than the {max}-byte limit for this file", path.display())]
     TooLarge { path: PathBuf, len: u64, max: u64 },
+    /// A resource of a remote log (its checkpoint or a tile, over HTTP(S) or from a
+    /// mirror directory) could not be fetched: unreachable, timed out, not found, an
+    /// error status, or larger than the limit for that resource.
+    #[error("fetching {url}: {reason}")]
+    Fetch { url: String, reason: String },
 
     // ---- Verification failures (carry the evidence) --------------------------------------
     /// An inclusion proof does not lead to the expected root (RFC 9162 §2.1.3.2).
@@ -80,7 +85,8 @@ impl VerifyError {
             VerifyError::Malformed { .. }
             | VerifyError::Unsupported(_)
             | VerifyError::Io { .. }
-            | VerifyError::TooLarge { .. } => false,
+            | VerifyError::TooLarge { .. }
+            | VerifyError::Fetch { .. } => false,
             VerifyError::Inclusion(_)
             | VerifyError::Consistency(_)
             | VerifyError::Timestamp(_)

@@ -18,10 +18,15 @@
 //!   Chromium) built in the verification's own pass over a package that verifies, every
 //!   number footnoted with citations (docs/AUDIT_REPORT.md);
 //! - [`witnesses`]: witness cosignatures (C2SP tlog-cosignature) on a checkpoint, judged
-//!   by a C2SP tlog-policy file given with `--policy`, the log key still pinned.
+//!   by a C2SP tlog-policy file given with `--policy`, the log key still pinned;
+//! - [`tiles_client`] and [`fetch`]: `inclusion --tiles`, an inclusion proof assembled
+//!   from a log's C2SP tlog-tiles hash tiles (read over HTTP(S) from `ledgerd`, a read
+//!   replica or a bucket, or from a mirror directory) and checked against its signed
+//!   checkpoint; the only network access of the crate, and nothing it reads is trusted.
 //!
-//! What it deliberately does not do: any network access, async runtime or storage engine
-//! (the dependency tree has neither tokio nor RocksDB; CI checks it); fetching block
+//! What it deliberately does not do: any network access besides [`fetch`], an async
+//! runtime or a storage engine (the dependency tree has neither tokio nor RocksDB; CI
+//! checks it; the HTTP client is a blocking one); fetching block
 //! headers (they are the auditor's input); verifying Litecoin or Ethereum attestations;
 //! witness cosignatures without a policy file (then they are ignored); proving that a
 //! package holds *every* record of a period beyond the per-appliance sequence ranges it
@@ -32,6 +37,7 @@
 
 pub mod citation;
 pub mod error;
+pub mod fetch;
 pub mod files;
 pub mod hashes;
 pub mod merkle;
@@ -39,6 +45,7 @@ pub mod ots;
 pub mod package;
 pub mod receipt;
 pub mod report;
+pub mod tiles_client;
 pub mod witnesses;
 pub use ledger_record::utc;
 

@@ -6,12 +6,14 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ledger_core::checkpoint::SignedCheckpoint;
 use serde_json::{json, Value};
 use verifier::citation::Citation;
+use verifier::fetch::{Base, Fetcher};
 use verifier::files::{load_verifier_key, read_limited, read_text_limited, MAX_SMALL_FILE};
 use verifier::hashes::{hash_b64, parse_hash_b64, parse_proof};
 use verifier::package::succession::check_succession;
@@ -19,6 +21,7 @@ use verifier::package::{
     check_citation, check_citation_segmented, verify_package, verify_segmented, OpenedPackage,
     Package, Progress, SignatureMode, VerifyOptions,
 };
+use verifier::tiles_client;
 use verifier::utc::{format_unix_millis, format_unix_seconds};
 use verifier::witnesses::{check_witnesses, load_policy, LoadedPolicy, WitnessVerdict};
 use verifier::VerifyError;
@@ -40,23 +43,44 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check an RFC 9162 inclusion proof (audit path) for a leaf hash.
+    /// Check an RFC 9162 inclusion proof (audit path) for a leaf hash: given on the
+    /// command line (--size --root --proof), or with --tiles assembled from the log's
+    /// C2SP tlog-tiles hash tiles and checked against its signed checkpoint.
     Inclusion {
         /// RFC 6962 leaf hash, base64.
-        #[arg(long)]
-        leaf_hash: String,
+        #[arg(long, required_unless_present = "entry")]
+        leaf_hash: Option<String>,
         /// Leaf index (0-based).
         #[arg(long)]
         index: u64,
         /// Tree size.
-        #[arg(long)]
-        size: u64,
+        #[arg(long, required_unless_present = "tiles", conflicts_with = "tiles")]
+        size: Option<u64>,
         /// Tree root, base64.
-        #[arg(long)]
-        root: String,
+        #[arg(long, required_unless_present = "tiles", conflicts_with = "tiles")]
+        root: Option<String>,
         /// File with the audit path, one base64 hash per line, leaf side first.
-        #[arg(long)]
-        proof: PathBuf,
+        #[arg(long, required_unless_present = "tiles", conflicts_with = "tiles")]
+        proof: Option<PathBuf>,
+        /// Fetch the checkpoint and hash tiles from this C2SP tlog-tiles base: an
+        /// http(s):// URL (ledgerd, a read replica, a bucket or CDN), a file:// URL or a
+        /// directory holding `checkpoint` and `tile/`.
+        #[arg(long, requires = "key")]
+        tiles: Option<String>,
+        /// With --tiles: the log's verifier key (name+keyid+key), or @FILE.
+        #[arg(long, requires = "tiles")]
+        key: Option<String>,
+        /// With --tiles: the entry bytes (leaf hash = SHA-256(0x00 || entry)), instead of
+        /// --leaf-hash.
+        #[arg(long, requires = "tiles", conflicts_with = "leaf_hash")]
+        entry: Option<PathBuf>,
+        /// With --tiles: a C2SP tlog-policy file whose witness quorum the fetched
+        /// checkpoint must meet.
+        #[arg(long, requires = "tiles")]
+        policy: Option<PathBuf>,
+        /// With --tiles: seconds each HTTP request may take.
+        #[arg(long, requires = "tiles", default_value_t = 30)]
+        timeout: u64,
     },
     /// Check an RFC 9162 consistency proof between two tree heads (size1 ≥ 1).
     Consistency {
@@ -293,7 +317,31 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
             size,
             root,
             proof,
-        } => run_inclusion(leaf_hash, *index, *size, root, proof),
+            tiles,
+            key,
+            entry,
+            policy,
+            timeout,
+        } => match (tiles, key) {
+            (Some(tiles), Some(key)) => run_inclusion_tiles(&TilesArgs {
+                base: tiles,
+                key,
+                index: *index,
+                leaf_hash: leaf_hash.as_deref(),
+                entry: entry.as_deref(),
+                policy: policy.as_deref(),
+                timeout: Duration::from_secs(*timeout),
+            }),
+            _ => match (leaf_hash, size, root, proof) {
+                (Some(leaf_hash), Some(size), Some(root), Some(proof)) => {
+                    run_inclusion(leaf_hash, *index, *size, root, proof)
+                }
+                _ => Err(VerifyError::Unsupported(
+                    "inclusion needs --leaf-hash --size --root --proof, or --tiles --key".into(),
+                )
+                .into()),
+            },
+        },
         Command::Consistency {
             size1,
             root1,
@@ -376,6 +424,69 @@ fn run_inclusion(
         ),
         json!({"valid": true, "leaf_hash": hash_b64(&leaf), "index": index, "size": size, "root": hash_b64(&root)}),
     ))
+}
+
+/// The arguments of `inclusion --tiles`.
+struct TilesArgs<'a> {
+    base: &'a str,
+    key: &'a str,
+    index: u64,
+    leaf_hash: Option<&'a str>,
+    entry: Option<&'a Path>,
+    policy: Option<&'a Path>,
+    timeout: Duration,
+}
+
+/// `inclusion --tiles`: fetches the checkpoint, verifies it with the pinned key (and the
+/// witness policy), fetches the hash tiles the audit path needs and checks the path
+/// against the signed root.
+fn run_inclusion_tiles(args: &TilesArgs<'_>) -> anyhow::Result<Outcome> {
+    let log = load_verifier_key(args.key).context("loading the log key")?;
+    let policy = load_policy_arg(args.policy)?;
+    let leaf = match (args.leaf_hash, args.entry) {
+        (Some(b64), _) => parse_hash_b64(b64, "--leaf-hash")?,
+        (None, Some(path)) => ledger_core::hash::leaf_hash(
+            &read_limited(path, MAX_SMALL_FILE).context("reading the entry")?,
+        ),
+        (None, None) => anyhow::bail!(VerifyError::Unsupported(
+            "--tiles needs --entry or --leaf-hash".into()
+        )),
+    };
+    let base = Base::parse(args.base)?;
+    let mut source = Fetcher::new(base, args.timeout)?;
+    let (note, signed) = tiles_client::fetch_checkpoint(&mut source, &log)
+        .with_context(|| format!("checking the checkpoint of {}", args.base))?;
+    let proof = tiles_client::prove_inclusion(&mut source, &signed, args.index, &leaf)
+        .with_context(|| {
+            format!(
+                "proving leaf {} from the tiles of {}",
+                args.index, args.base
+            )
+        })?;
+    let mut outcome = Outcome::valid(
+        format!(
+            "Inclusion valid: leaf {} is at index {} of log {}, tree size {} with root {}, in a checkpoint signed by {} (from {}; {} tiles fetched).\n",
+            hash_b64(&leaf),
+            args.index,
+            signed.origin(),
+            signed.size(),
+            hash_b64(signed.root()),
+            log.verifier_key(),
+            args.base,
+            proof.tiles_fetched
+        ),
+        json!({"valid": true, "origin": signed.origin(), "size": signed.size(),
+               "root": hash_b64(signed.root()), "index": args.index, "leaf_hash": hash_b64(&leaf),
+               "tiles_fetched": proof.tiles_fetched,
+               "full_tile_fallbacks": proof.full_tile_fallbacks,
+               "proof": proof.path.iter().map(hash_b64).collect::<Vec<_>>()}),
+    );
+    if let Some(policy) = &policy {
+        let verdict = check_witnesses(policy, &note, &log)
+            .with_context(|| format!("checking the witnesses of {}/checkpoint", args.base))?;
+        outcome.add_witnesses(&verdict);
+    }
+    Ok(outcome)
 }
 
 fn run_consistency(

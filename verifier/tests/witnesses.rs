@@ -1,9 +1,10 @@
 //! Witness policies through the `ledger-verify` binary: real checkpoints signed with a
 //! log key and cosigned (cosignature/v1) by three test witnesses, judged by a
-//! tlog-policy of "2 of 3". The `checkpoint`, `receipt` and `package` commands each take
-//! `--policy`: a met quorum exits 0 and names the cosigners, a missed one exits 1 naming
-//! the quorum, a tampered cosignature of a known witness exits 1, an unknown extra
-//! cosigner is ignored, and a policy that does not parse exits 2 with its line.
+//! tlog-policy of "2 of 3". The `checkpoint`, `receipt`, `package` and
+//! `inclusion --tiles` commands each take `--policy`: a met quorum exits 0 and names the
+//! cosigners, a missed one exits 1 naming the quorum, a tampered cosignature of a known
+//! witness exits 1, an unknown extra cosigner is ignored, and a policy that does not
+//! parse exits 2 with its line.
 
 mod support;
 
@@ -362,4 +363,65 @@ fn packages_with_a_policy() {
     assert!(out.contains("Witnesses: INVALID"), "{out}");
     assert!(out.contains("Overall: INVALID"), "{out}");
     assert!(err.contains("W3"), "{err}");
+}
+
+/// Writes `note` and every hash tile of `tree` under `dir`, as a tlog-tiles mirror.
+fn write_mirror(dir: &Path, tree: &MemoryTree, note: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("checkpoint"), note).unwrap();
+    for tile in ledger_core::tiles::tiles_for_size(tree.size()) {
+        let bytes = ledger_core::tiles::tile_contents(tree, tree.size(), &tile).unwrap();
+        let file = dir.join(tile.path());
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, bytes).unwrap();
+    }
+}
+
+#[test]
+fn inclusion_from_a_tiles_mirror_takes_the_policy() {
+    let (entries, tree, note) = log_of(300);
+    let d = Dir::new();
+    let policy = d.write("policy", policy_text());
+    let entry = d.write("entry", &entries[260]);
+    let vkey = log_signer().verifier_key();
+    let verify = |mirror: &Path| {
+        let (code, out, err) = run(&[
+            "--json",
+            "inclusion",
+            "--tiles",
+            s(mirror),
+            "--key",
+            &vkey,
+            "--index",
+            "260",
+            "--entry",
+            s(&entry),
+            "--policy",
+            s(&policy),
+        ]);
+        (
+            code,
+            serde_json::from_str::<Value>(&out).unwrap_or(Value::Null),
+            err,
+        )
+    };
+
+    let met = d.path().join("met");
+    write_mirror(&met, &tree, &cosign(&note, &[witness(1), witness(2)]));
+    let (code, v, err) = verify(&met);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["size"], 300);
+    assert_eq!(v["index"], 260);
+    assert_eq!(v["witnesses"]["quorum_met"], true);
+    assert_eq!(cosigners(&v), ["W1", "W2"]);
+
+    // The same tiles with a checkpoint cosigned by one witness: the proof holds, the
+    // quorum does not.
+    let missed = d.path().join("missed");
+    write_mirror(&missed, &tree, &cosign(&note, &[witness(3)]));
+    let (code, v, err) = verify(&missed);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["witnesses"]["quorum_met"], false);
+    assert!(err.contains("quorum \"two\""), "{err}");
 }
