@@ -187,6 +187,7 @@ impl Agent {
             self.config.grpc_url.as_deref(),
             self.credential().ok(),
         )
+        .with_proof_url(self.config.proof_url.as_deref())
     }
 
     /// The trusted view of the log, starting from the stored checkpoint, with the

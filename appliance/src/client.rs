@@ -67,6 +67,8 @@ pub struct Enrolled {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// Where consistency proofs are asked first (a read replica), if not `base`.
+    proofs: Option<String>,
     grpc_url: Option<String>,
     grpc: Option<pb::ledger_client::LedgerClient<tonic::transport::Channel>>,
     credential: Option<String>,
@@ -194,10 +196,19 @@ impl Client {
         Client {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            proofs: None,
             grpc_url: grpc_url.map(str::to_owned),
             grpc: None,
             credential,
         }
+    }
+
+    /// Asks `proof_url` (a read replica, docs/REPLICAS.md) for consistency proofs before
+    /// the server. Checkpoints still come from the server: a replica lags, and a lagging
+    /// "latest" checkpoint would look like a rollback.
+    pub fn with_proof_url(mut self, proof_url: Option<&str>) -> Client {
+        self.proofs = proof_url.map(|u| u.trim_end_matches('/').to_owned());
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -398,11 +409,30 @@ impl Client {
         String::from_utf8(body).map_err(|_| bad("checkpoint", "not UTF-8"))
     }
 
-    /// `GET /proof/consistency?from=A&to=B`: the proof hashes (not verified here).
+    /// `GET /proof/consistency?from=A&to=B`: the proof hashes (not verified here), from
+    /// the proof URL when one is set and it answers, else from the server. Any answer is
+    /// verified by the caller, so the replica is not trusted either way.
     pub async fn consistency(&self, from: u64, to: u64) -> Result<Vec<Hash>, AgentError> {
+        if let Some(proofs) = &self.proofs {
+            match self.consistency_from(proofs, from, to).await {
+                Ok(proof) => return Ok(proof),
+                Err(e) => {
+                    tracing::debug!("consistency proof from {proofs}: {e}; asking the server")
+                }
+            }
+        }
+        self.consistency_from(&self.base, from, to).await
+    }
+
+    async fn consistency_from(
+        &self,
+        base: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Hash>, AgentError> {
         let resp = self
             .http
-            .get(self.url(&format!("/proof/consistency?from={from}&to={to}")))
+            .get(format!("{base}/proof/consistency?from={from}&to={to}"))
             .send()
             .await
             .map_err(|e| transient("GET /proof/consistency", e))?;
@@ -463,6 +493,54 @@ mod tests {
         for status in [400, 401, 403, 404, 409, 413, 422] {
             assert!(!super::retryable_status(status), "{status}");
         }
+    }
+
+    /// Serves `/proof/consistency` answering `hash` (one base64 line) for `to` = `only_to`
+    /// and 404 otherwise; returns the base URL.
+    async fn proof_server(hash: [u8; 32], only_to: Option<u64>) -> String {
+        use axum::extract::Query;
+        use axum::http::StatusCode;
+        use base64::Engine as _;
+        let line = base64::engine::general_purpose::STANDARD.encode(hash);
+        let app = axum::Router::new().route(
+            "/proof/consistency",
+            axum::routing::get(
+                move |Query(q): Query<std::collections::HashMap<String, u64>>| async move {
+                    match only_to {
+                        Some(to) if q.get("to") != Some(&to) => {
+                            (StatusCode::NOT_FOUND, String::new())
+                        }
+                        _ => (StatusCode::OK, format!("{line}\n")),
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    /// With a proof URL, consistency proofs come from it, and from the server when it
+    /// cannot answer (a replica that has not seen that size).
+    #[tokio::test]
+    async fn consistency_proofs_come_from_the_proof_url_first() {
+        let server = proof_server([1; 32], None).await;
+        let replica = proof_server([2; 32], Some(5)).await;
+        let client = super::Client::new(&server, None, None).with_proof_url(Some(&replica));
+        assert_eq!(
+            client.consistency(3, 5).await.unwrap(),
+            vec![super::Hash([2; 32])]
+        );
+        assert_eq!(
+            client.consistency(3, 6).await.unwrap(),
+            vec![super::Hash([1; 32])]
+        );
+        let plain = super::Client::new(&server, None, None);
+        assert_eq!(
+            plain.consistency(3, 5).await.unwrap(),
+            vec![super::Hash([1; 32])]
+        );
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `server_url` (required): ledgerd HTTP base URL, e.g. `http://127.0.0.1:8080`.
     pub server_url: String,
+    /// `proof_url`: a read replica's (or any tlog mirror's) HTTP base URL asked for
+    /// consistency proofs before `server_url` (docs/REPLICAS.md).
+    pub proof_url: Option<String>,
     /// `grpc_url`: ledgerd gRPC URL; required when `transport = "grpc"`.
     pub grpc_url: Option<String>,
     /// `transport`, `"grpc"` (default) or `"http"`.
@@ -62,6 +65,7 @@ const KEYS: &[&str] = &[
     "data_dir",
     "server_url",
     "grpc_url",
+    "proof_url",
     "transport",
     "log_key_file",
     "site_id",
@@ -129,6 +133,9 @@ impl Config {
         let grpc_url = fields
             .string("grpc_url")
             .and_then(|u| check_url("grpc_url", &u, &mut fields.problems));
+        let proof_url = fields
+            .string("proof_url")
+            .and_then(|u| check_url("proof_url", &u, &mut fields.problems));
         let transport = fields.transport();
         if transport == Transport::Grpc && grpc_url.is_none() && !table.contains_key("grpc_url") {
             fields
@@ -152,6 +159,7 @@ impl Config {
                 Ok(Config {
                     data_dir: PathBuf::from(data_dir),
                     server_url,
+                    proof_url,
                     grpc_url,
                     transport,
                     log_key_file: PathBuf::from(log_key_file),
