@@ -311,37 +311,7 @@ fn read_text(path: &Path, what: &str) -> anyhow::Result<String> {
 
 fn run(command: &Command) -> anyhow::Result<Outcome> {
     match command {
-        Command::Inclusion {
-            leaf_hash,
-            index,
-            size,
-            root,
-            proof,
-            tiles,
-            key,
-            entry,
-            policy,
-            timeout,
-        } => match (tiles, key) {
-            (Some(tiles), Some(key)) => run_inclusion_tiles(&TilesArgs {
-                base: tiles,
-                key,
-                index: *index,
-                leaf_hash: leaf_hash.as_deref(),
-                entry: entry.as_deref(),
-                policy: policy.as_deref(),
-                timeout: Duration::from_secs(*timeout),
-            }),
-            _ => match (leaf_hash, size, root, proof) {
-                (Some(leaf_hash), Some(size), Some(root), Some(proof)) => {
-                    run_inclusion(leaf_hash, *index, *size, root, proof)
-                }
-                _ => Err(VerifyError::Unsupported(
-                    "inclusion needs --leaf-hash --size --root --proof, or --tiles --key".into(),
-                )
-                .into()),
-            },
-        },
+        inclusion @ Command::Inclusion { .. } => run_inclusion_command(inclusion),
         Command::Consistency {
             size1,
             root1,
@@ -401,6 +371,45 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
                 pdf: pdf.as_deref(),
             },
         ),
+    }
+}
+
+/// `inclusion`: from a proof file, or built from a log's tiles with `--tiles`.
+fn run_inclusion_command(command: &Command) -> anyhow::Result<Outcome> {
+    let Command::Inclusion {
+        leaf_hash,
+        index,
+        size,
+        root,
+        proof,
+        tiles,
+        key,
+        entry,
+        policy,
+        timeout,
+    } = command
+    else {
+        anyhow::bail!("not an inclusion command");
+    };
+    match (tiles, key) {
+        (Some(tiles), Some(key)) => run_inclusion_tiles(&TilesArgs {
+            base: tiles,
+            key,
+            index: *index,
+            leaf_hash: leaf_hash.as_deref(),
+            entry: entry.as_deref(),
+            policy: policy.as_deref(),
+            timeout: Duration::from_secs(*timeout),
+        }),
+        _ => match (leaf_hash, size, root, proof) {
+            (Some(leaf_hash), Some(size), Some(root), Some(proof)) => {
+                run_inclusion(leaf_hash, *index, *size, root, proof)
+            }
+            _ => Err(VerifyError::Unsupported(
+                "inclusion needs --leaf-hash --size --root --proof, or --tiles --key".into(),
+            )
+            .into()),
+        },
     }
 }
 
