@@ -593,10 +593,10 @@ fn invalid_links() {
         );
     }
     let mut extra = body.clone();
-    extra.push((6, N::U(1)));
+    extra.push((7, N::U(1)));
     assert!(matches!(
         decode(&m(with(entries.clone(), 8, m(extra))).enc()),
-        RecordError::UnknownField { key: 6, .. }
+        RecordError::UnknownField { key: 7, .. }
     ));
     assert!(matches!(
         decode(&m(with(entries, 8, m(without(body, 5)))).enc()),
