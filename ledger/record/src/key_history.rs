@@ -293,13 +293,12 @@ impl KeyHistory {
                 kind: record.kind(),
             });
         };
-        if let KeyBody::Link(link) = body {
-            let touched = self.apply_link(log_index, record, link)?;
-            self.last_log_index = Some(log_index);
-            return Ok(touched);
-        }
         let touched = match body {
-            KeyBody::Link(_) => unreachable!("links are applied above"),
+            KeyBody::Link(link) => {
+                let touched = self.apply_link(log_index, record, link)?;
+                self.last_log_index = Some(log_index);
+                return Ok(touched);
+            }
             KeyBody::Enrolment {
                 subject,
                 public_key,

@@ -35,31 +35,14 @@ pub fn key_events(keys: &EntryFile) -> KeyEvents {
         let Body::Key(body) = record.body() else {
             continue;
         };
-        if let KeyBody::Link(link) = body {
-            // A period link carries the key each chain had at the end of the previous log.
-            for carried in &link.carried {
-                out.entry(carried.chain.clone())
-                    .or_default()
-                    .push(KeyEvent {
-                        index,
-                        time_ms: record.time_ms(),
-                        action: "carried",
-                        key_id: hex::encode(KeyId::of(&carried.public_key).as_bytes()),
-                        detail: format!(
-                            "carried over from the previous log at sequence {}",
-                            carried.sequence
-                        ),
-                    });
-            }
-            continue;
+        for (subject, event) in events_of(index, &record, body) {
+            out.entry(subject).or_default().push(event);
         }
-        let (subject, event) = event_of(index, &record, body);
-        out.entry(subject).or_default().push(event);
     }
     out
 }
 
-fn event_of(index: u64, record: &Record, body: &KeyBody) -> (ChainId, KeyEvent) {
+fn events_of(index: u64, record: &Record, body: &KeyBody) -> Vec<(ChainId, KeyEvent)> {
     let event = |action, key_id: KeyId, detail| KeyEvent {
         index,
         time_ms: record.time_ms(),
@@ -67,7 +50,24 @@ fn event_of(index: u64, record: &Record, body: &KeyBody) -> (ChainId, KeyEvent) 
         key_id: hex::encode(key_id.as_bytes()),
         detail,
     };
-    match body {
+    let one = match body {
+        // A period link carries the key each chain had at the end of the previous log.
+        KeyBody::Link(link) => {
+            return link
+                .carried
+                .iter()
+                .map(|c| {
+                    let detail = format!(
+                        "carried over from the previous log at sequence {}",
+                        c.sequence
+                    );
+                    (
+                        c.chain.clone(),
+                        event("carried", KeyId::of(&c.public_key), detail),
+                    )
+                })
+                .collect()
+        }
         KeyBody::Enrolment {
             subject,
             public_key,
@@ -106,8 +106,8 @@ fn event_of(index: u64, record: &Record, body: &KeyBody) -> (ChainId, KeyEvent) 
                 format!("revoked by the operator: {}", reason_text(*reason)),
             ),
         ),
-        KeyBody::Link(_) => unreachable!("links are read by key_events"),
-    }
+    };
+    vec![one]
 }
 
 fn reason_text(reason: RevocationReason) -> &'static str {
