@@ -26,6 +26,15 @@ fn ledgerd(data_dir: &Path, settings: &[&str], args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `ledgerd period start --from HANDOFF --period 2027` for the log in `data_dir`.
+fn period_start(data_dir: &Path, settings: &[&str], handoff: &str) -> Output {
+    ledgerd(
+        data_dir,
+        settings,
+        &["period", "start", "--from", handoff, "--period", "2027"],
+    )
+}
+
 fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -189,34 +198,16 @@ async fn chains_continue_into_the_next_period_and_both_packages_verify_across_th
 
     // Period 2027: the new log starts from the hand-off.
     let new_settings = ["--origin", NEW_ORIGIN];
-    let printed = ok(&ledgerd(
+    let printed = ok(&period_start(
         &new,
         &new_settings,
-        &[
-            "period",
-            "start",
-            "--from",
-            handoff.to_str().unwrap(),
-            "--period",
-            "2027",
-        ],
+        handoff.to_str().unwrap(),
     ));
     assert!(
         printed.contains("1 link entries carry 2 chains"),
         "{printed}"
     );
-    let twice = ledgerd(
-        &new,
-        &new_settings,
-        &[
-            "period",
-            "start",
-            "--from",
-            handoff.to_str().unwrap(),
-            "--period",
-            "2027",
-        ],
-    );
+    let twice = period_start(&new, &new_settings, handoff.to_str().unwrap());
     assert_eq!(twice.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&twice.stderr).contains("already holds entries"));
 
@@ -303,17 +294,10 @@ async fn forged_link_fails(
     std::fs::write(&forged_handoff, serde_json::to_vec(&h).unwrap()).unwrap();
     let dir = tmp.join("forged");
     let settings = ["--origin", "test.example/log/forged"];
-    ok(&ledgerd(
+    ok(&period_start(
         &dir,
         &settings,
-        &[
-            "period",
-            "start",
-            "--from",
-            forged_handoff.to_str().unwrap(),
-            "--period",
-            "2027",
-        ],
+        forged_handoff.to_str().unwrap(),
     ));
     let server =
         TestServer::start_with(&dir, |c| c.origin = "test.example/log/forged".into()).await;
@@ -372,18 +356,7 @@ async fn a_hand_off_with_a_bad_checkpoint_is_refused_and_writes_nothing() {
     h["final_checkpoint"] = json!(lines.join("\n"));
     std::fs::write(&handoff, serde_json::to_vec(&h).unwrap()).unwrap();
     let new = tmp.path().join("2027");
-    let out = ledgerd(
-        &new,
-        &["--origin", NEW_ORIGIN],
-        &[
-            "period",
-            "start",
-            "--from",
-            handoff.to_str().unwrap(),
-            "--period",
-            "2027",
-        ],
-    );
+    let out = period_start(&new, &["--origin", NEW_ORIGIN], handoff.to_str().unwrap());
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -394,18 +367,7 @@ async fn a_hand_off_with_a_bad_checkpoint_is_refused_and_writes_nothing() {
     // The same origin as the previous log is refused too.
     h["final_checkpoint"] = json!(checkpoint);
     std::fs::write(&handoff, serde_json::to_vec(&h).unwrap()).unwrap();
-    let out = ledgerd(
-        &new,
-        &[],
-        &[
-            "period",
-            "start",
-            "--from",
-            handoff.to_str().unwrap(),
-            "--period",
-            "2027",
-        ],
-    );
+    let out = period_start(&new, &[], handoff.to_str().unwrap());
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is the previous log's"));
 }
