@@ -32,10 +32,12 @@ fn console_assets() -> Result<(), Box<dyn std::error::Error>> {
     for file in &files {
         let rel = file.strip_prefix(&root)?.to_str().ok_or("non-UTF-8 path")?;
         let rel = rel.replace(std::path::MAIN_SEPARATOR, "/");
+        // The path is resolved when the crate compiles, not baked in here: a target
+        // directory shared between checkouts at different places would otherwise keep
+        // pointing at the checkout that ran this script.
         writeln!(
             out,
-            "    ({rel:?}, include_bytes!({:?})),",
-            file.to_str().unwrap_or("")
+            "    ({rel:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/console/\", {rel:?}))),"
         )?;
     }
     out.push_str("];\n");

@@ -113,6 +113,14 @@ fn report(what: &str, records: u64, receipts: u64, tally: &Tally, started: Insta
     );
 }
 
+/// Whether every agent logged a failed upload since the log offsets in `from`.
+fn all_gave_up(boxes: &[AgentBox], from: &[usize]) -> bool {
+    boxes
+        .iter()
+        .zip(from)
+        .all(|(b, &from)| b.log_text()[from..].contains(UPLOAD_FAILED))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigstop_longer_than_agent_timeouts_then_sigcont() {
     let rounds = env_count("FAULT_STALL_ROUNDS", 1);
@@ -144,8 +152,22 @@ async fn sigstop_longer_than_agent_timeouts_then_sigcont() {
         .await;
         let logs_before: Vec<usize> = boxes.iter().map(|b| b.log_text().len()).collect();
         server.freeze();
+        let frozen_at = Instant::now();
         // Records keep coming while the server is frozen.
         record_for(&mut boxes, stall, Duration::from_millis(500), 4).await;
+        // An agent that was checking the checkpoint when the server froze waits out that
+        // request first, and only its next upload attempt times out: the server stays
+        // frozen until every agent gave an attempt up, for at most two more timeouts.
+        let limit = Instant::now() + AGENT_TIMEOUT * 2;
+        while Instant::now() < limit && !all_gave_up(&boxes, &logs_before) {
+            record_for(
+                &mut boxes,
+                Duration::from_secs(1),
+                Duration::from_millis(500),
+                4,
+            )
+            .await;
+        }
         // Read before thawing: while frozen the server cannot even close a connection,
         // so every attempt that ended meanwhile ended by the agent's own timeout.
         let during: Vec<String> = boxes
@@ -153,13 +175,14 @@ async fn sigstop_longer_than_agent_timeouts_then_sigcont() {
             .zip(&logs_before)
             .map(|(b, &from)| b.log_text()[from..].to_owned())
             .collect();
+        let frozen_for = frozen_at.elapsed();
         server.thaw();
         for (b, text) in boxes.iter().zip(&during) {
             let failures: Vec<&str> = text.lines().filter(|l| l.contains(UPLOAD_FAILED)).collect();
             let gave_up = failures.len();
             println!(
-                "stall {round}: {:?} frozen; {} ({}) gave up on {gave_up} stalled attempts: {}",
-                stall,
+                "stall {round}: {:.0?} frozen; {} ({}) gave up on {gave_up} stalled attempts: {}",
+                frozen_for,
                 b.name,
                 b.transport,
                 failures

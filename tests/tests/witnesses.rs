@@ -21,12 +21,23 @@ use ledger_core::witness::AddCheckpoint;
 use serde_json::Value;
 
 /// Waits (bounded) until `cond` holds; panics with `what` otherwise.
-async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+async fn wait_for(what: &str, limit: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        wait_until(limit, cond).await,
+        "timed out waiting for {what}"
+    );
+}
+
+/// Waits (bounded) until `cond` holds; whether it did.
+async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    true
 }
 
 /// A log, its key and three started witnesses trusting it, with the 2-of-3 policy file
@@ -236,10 +247,8 @@ async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_re
     strict.record(10);
     let started = Instant::now();
     let boxes = std::slice::from_ref(&plain);
-    wait_for("20 deliveries", Duration::from_secs(60), || {
-        delivered(boxes) == [20]
-    })
-    .await;
+    let got = wait_until(Duration::from_secs(60), || delivered(boxes) == [20]).await;
+    assert!(got, "20 deliveries; agent log:\n{}", plain.log_text());
     // Nothing waits for the witnesses.
     assert!(started.elapsed() < Duration::from_secs(30));
     // No round can meet the quorum for these entries: every receipt is log-only.
@@ -249,12 +258,26 @@ async fn fail_open_receipts_fall_back_to_the_log_signature_and_policy_clients_re
         "cosigners per receipt: {counts:?}"
     );
     assert_eq!(healthz(&server).await["witnesses"]["quorum_met"], false);
+    // /checkpoint never answers below a log-only checkpoint already handed out: a
+    // client that trusts the newest receipt would call a smaller one a rollback.
+    let log = NoteVerifier::parse(&s.log_vkey).unwrap();
+    let (_, _, newest) = plain.delivery(20).expect("delivered");
+    let newest = Receipt::parse(newest.as_bytes()).expect("receipt parses");
+    let handed_out = SignedCheckpoint::verify(newest.checkpoint_note().as_bytes(), &log)
+        .expect("receipt checkpoint verifies")
+        .size();
+    let served = http_text(&format!("{}/checkpoint", server.http())).await;
+    let served = SignedCheckpoint::verify(served.as_bytes(), &log).expect("checkpoint verifies");
+    assert!(
+        served.size() >= handed_out,
+        "/checkpoint has size {}, a receipt was given over size {handed_out}",
+        served.size()
+    );
     // A receipt fetched now for an entry the last cosigned checkpoint covers is still
     // over that checkpoint, although /checkpoint serves a newer log-only one.
     let (_, early, _) = strict.delivery(1).expect("delivered");
     let text = http_text(&format!("{}/receipt/{early}", server.http())).await;
     let receipt = Receipt::parse(text.as_bytes()).expect("receipt parses");
-    let log = NoteVerifier::parse(&s.log_vkey).unwrap();
     let verdict = s
         .policy
         .check(receipt.checkpoint_note().as_bytes(), Some(&log))
