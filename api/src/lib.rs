@@ -38,6 +38,7 @@ pub mod operator;
 pub mod period;
 pub mod progress;
 pub mod publish;
+pub mod release_tool;
 pub mod replica;
 pub mod server;
 pub mod state;

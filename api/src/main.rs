@@ -52,6 +52,37 @@ enum Command {
     /// begins a new log that succeeds a frozen one. The server must be stopped.
     #[command(subcommand)]
     Period(PeriodCommand),
+    /// Release keys and signed releases, offline (docs/UPDATES.md): `keygen` makes a
+    /// release key file, `sign` signs a release description for `POST /v1/releases`.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+}
+
+#[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Create a release key file (mode 0600) and print its public key and key id, for
+    /// `POST /v1/admin/release-keys`.
+    Keygen {
+        /// Where to write the key file; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+        /// The key's name, e.g. `release-team` (an id).
+        #[arg(long)]
+        name: String,
+    },
+    /// Sign a release description (TOML, see docs/UPDATES.md) and write the signed
+    /// release that `POST /v1/releases` takes.
+    Sign {
+        /// The release key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The release description.
+        #[arg(long)]
+        description: PathBuf,
+        /// Where to write the signed release; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -205,6 +236,7 @@ fn main() -> ExitCode {
         Command::Fsck(args) => fsck(&config, args),
         Command::Replica(args) => replica(&config, args),
         Command::Period(command) => period(&config, command),
+        Command::Release(command) => release(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -261,6 +293,48 @@ fn fsck(config: &Config, args: FsckArgs) -> anyhow::Result<()> {
             diff.changed.len(),
             if state.was_current { "" } else { ", does not cover the whole log" }
         ),
+    }
+    Ok(())
+}
+
+/// `ledgerd release keygen|sign`: offline, no data directory.
+fn release(command: ReleaseCommand) -> anyhow::Result<()> {
+    use api::release_tool;
+    match command {
+        ReleaseCommand::Keygen { out, name } => {
+            let key = release_tool::keygen(&out, &name)?;
+            println!(
+                "release key {} ({}) written to {}",
+                key.key_id(),
+                key.name,
+                out.display()
+            );
+            println!(
+                "public_key {}",
+                hex::encode(key.key.verifying_key().as_bytes())
+            );
+            println!("enrol it: POST /v1/admin/release-keys {{\"name\": \"{}\", \"public_key\": \"{}\"}}", key.name, hex::encode(key.key.verifying_key().as_bytes()));
+        }
+        ReleaseCommand::Sign {
+            key,
+            description,
+            out,
+        } => {
+            let key = release_tool::load_key(&key)?;
+            let signed = release_tool::sign(&description, &key)?;
+            release_tool::write_signed(&out, &signed)?;
+            let st = &signed.statement;
+            println!(
+                "{} {} ({} bytes, sha256 {}) signed by release key {} ({}) into {}",
+                st.channel,
+                st.version,
+                st.artifact_size,
+                hex::encode(st.artifact_sha256.as_bytes()),
+                key.key_id(),
+                key.name,
+                out.display()
+            );
+        }
     }
     Ok(())
 }

@@ -81,7 +81,7 @@ async fn every_bad_input_gets_its_error_and_changes_nothing() {
     let future = a.make(2, a.prev, now_ms() + 3_600_000, evidence_body(2), &key);
     let mut unknown_kind = good_bytes.clone();
     assert_eq!(&unknown_kind[3..5], &[0x01, 0x01]);
-    unknown_kind[4] = 0x04;
+    unknown_kind[4] = 0x09;
     let mut unknown_version = good_bytes.clone();
     unknown_version[2] = 0x02;
     let oversize = vec![0xa0; 70_000];

@@ -9,13 +9,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::Json;
-use ledger_record::{Id, RevocationReason};
+use ledger_record::Id;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::endpoint::{endpoint, enumeration, sref, string, Endpoint, Op};
 use super::extract::Admin;
-use super::params::{chain, parse_json};
+use super::params::{chain, parse_json, revocation_reason, REVOCATION_REASONS};
 use super::respond::{appended_json, b64};
 use crate::error::AppError;
 use crate::error_code::ErrorCode;
@@ -26,12 +26,7 @@ type Shared = State<Arc<AppState>>;
 
 /// The routes of this file.
 pub fn endpoints() -> Vec<Endpoint> {
-    let reasons = [
-        "unspecified",
-        "key_compromise",
-        "decommissioned",
-        "superseded",
-    ];
+    let reasons = REVOCATION_REASONS;
     vec![
         endpoint(
             Op::new("post", "/v1/admin/enrolment-tokens", "admin", "Issue a one-time enrolment token")
@@ -149,12 +144,6 @@ async fn issue_read_token(
     Ok(Json(json!({ "token": token, "expires_at_ms": expires })))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RevokeRequest {
-    reason: Option<String>,
-}
-
 async fn revoke(
     State(s): Shared,
     Path((site, appliance)): Path<(String, String)>,
@@ -162,23 +151,7 @@ async fn revoke(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let subject = chain(&site, &appliance)?;
-    let req: RevokeRequest = if body.is_empty() {
-        RevokeRequest::default()
-    } else {
-        parse_json(&body)?
-    };
-    let reason = match req.reason.as_deref().unwrap_or("unspecified") {
-        "unspecified" => RevocationReason::Unspecified,
-        "key_compromise" => RevocationReason::KeyCompromise,
-        "decommissioned" => RevocationReason::Decommissioned,
-        "superseded" => RevocationReason::Superseded,
-        other => {
-            return Err(AppError::bad_request(
-                ErrorCode::InvalidRequest,
-                format!("reason `{other}`: expected unspecified, key_compromise, decommissioned or superseded"),
-            ))
-        }
-    };
+    let reason = revocation_reason(&body)?;
     // The appliance credential stays: it can no longer append (every record fails
     // with `key_revoked`, which tells the appliance why), and it keeps read access to
     // the appliance's own records. Re-enrolment issues a new credential.

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod params;
 pub mod records;
+pub mod releases;
 pub mod replica;
 pub mod respond;
 pub mod search;
@@ -58,6 +59,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         healing::endpoints(),
         search::endpoints(),
         session::endpoints(),
+        releases::endpoints(),
     ]
     .into_iter()
     .flatten()

@@ -189,3 +189,39 @@ impl QueryParams {
         Ok((from, to))
     }
 }
+
+/// The revocation reasons a revoke request may name, as the API spells them.
+pub const REVOCATION_REASONS: [&str; 4] = [
+    "unspecified",
+    "key_compromise",
+    "decommissioned",
+    "superseded",
+];
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    reason: Option<String>,
+}
+
+/// The body of a revoke request: empty, or `{"reason": …}` (default `unspecified`).
+pub fn revocation_reason(body: &[u8]) -> Result<ledger_record::RevocationReason, AppError> {
+    use ledger_record::RevocationReason;
+    let req: RevokeRequest = if body.is_empty() {
+        RevokeRequest::default()
+    } else {
+        parse_json(body)?
+    };
+    Ok(match req.reason.as_deref().unwrap_or("unspecified") {
+        "unspecified" => RevocationReason::Unspecified,
+        "key_compromise" => RevocationReason::KeyCompromise,
+        "decommissioned" => RevocationReason::Decommissioned,
+        "superseded" => RevocationReason::Superseded,
+        other => {
+            return Err(AppError::bad_request(
+                ErrorCode::InvalidRequest,
+                format!("reason `{other}`: expected unspecified, key_compromise, decommissioned or superseded"),
+            ))
+        }
+    })
+}

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `v` | u64 | layout version; written by a rebuild only |
 //! | `h` ‖ site length u8 ‖ site ‖ appliance | sequence u64 ‖ record hash (32) | chain head |
-//! | `k` ‖ log index u64 | empty | a key record (or a period link) is at this index |
+//! | `k` ‖ log index u64 | empty | a key record (or a period link) or a release record is at this index |
 //!
 //! A key record's content stays in the log: the restore reads those entries and applies
 //! them in index order. The state counts as current only when it covers the log's whole
@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use ed25519_dalek::VerifyingKey;
 use ledger::{Deriver, Log, StateWrites};
 use ledger_core::hash::Hash;
-use ledger_record::{Body, ChainId, Id, KeyBody, KeyHistory, Record};
+use ledger_record::{Body, ChainId, Id, KeyBody, KeyHistory, Record, ReleaseHistory};
 
 use super::error::IntakeOpenError;
 use super::state::Head;
@@ -53,6 +53,9 @@ fn derive_record(index: u64, record: &Record, out: &mut StateWrites) {
         hash: record.hash(),
     };
     out.push((head_key(&record.chain()), head_value(&head)));
+    if let Body::Release(_) = record.body() {
+        out.push((key_record_key(index), Vec::new()));
+    }
     if let Body::Key(key) = record.body() {
         out.push((key_record_key(index), Vec::new()));
         // A period link starts every chain it carries at its head in the previous log.
@@ -130,10 +133,11 @@ fn parse_key_index(key: &[u8]) -> Result<u64, IntakeOpenError> {
     Ok(u64::from_be_bytes(index))
 }
 
-/// What a restore produces: every chain head and the key history.
+/// What a restore produces: every chain head, the key history and the release history.
 pub struct Restored {
     pub heads: HashMap<ChainId, Head>,
     pub keys: KeyHistory,
+    pub releases: ReleaseHistory,
 }
 
 /// Whether the persisted state covers the whole log in this layout.
@@ -150,8 +154,8 @@ pub fn is_current(log: &Log) -> Result<bool, IntakeOpenError> {
     }
 }
 
-/// Reads the persisted state: the heads, then the key records it names, applied in
-/// index order. Blocking: one read per chain and per key record.
+/// Reads the persisted state: the heads, then the key and release records it names,
+/// applied in index order. Blocking: one read per chain and per such record.
 pub fn restore(log: &Log, operator_key: VerifyingKey) -> Result<Restored, IntakeOpenError> {
     let mut heads = HashMap::new();
     for item in log.state_scan(&[HEAD_PREFIX]) {
@@ -160,6 +164,7 @@ pub fn restore(log: &Log, operator_key: VerifyingKey) -> Result<Restored, Intake
         heads.insert(chain, head);
     }
     let mut keys = KeyHistory::new(operator_key);
+    let mut releases = ReleaseHistory::new();
     for item in log.state_scan(&[KEY_PREFIX]) {
         let (key, _) = item?;
         let index = parse_key_index(&key)?;
@@ -168,13 +173,29 @@ pub fn restore(log: &Log, operator_key: VerifyingKey) -> Result<Restored, Intake
                 "derived intake state names entry {index} as a key record, but it is not a record: {e}"
             ))
         })?;
-        // The log holds key records the history refuses (RECORDS.md §7): they stay in
-        // the log and change nothing, as when they were appended.
-        if let Err(e) = keys.apply(index, &record) {
-            tracing::warn!("key record at index {index} not applied: {e}");
+        // The log holds key and release records the histories refuse (RECORDS.md §7,
+        // §5.5): they stay in the log and change nothing, as when they were appended.
+        let applied = match record.body() {
+            Body::Release(_) => releases
+                .apply(&keys, index, &record)
+                .map_err(|e| e.to_string()),
+            _ => keys
+                .apply(index, &record)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = applied {
+            tracing::warn!(
+                "{} record at index {index} not applied: {e}",
+                record.kind().as_str()
+            );
         }
     }
-    Ok(Restored { heads, keys })
+    Ok(Restored {
+        heads,
+        keys,
+        releases,
+    })
 }
 
 /// The derived state of the log's first `size` entries computed from the entries

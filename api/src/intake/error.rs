@@ -11,7 +11,7 @@ use std::fmt::Display;
 
 use ledger::LedgerError;
 use ledger_core::hash::Hash;
-use ledger_record::{ChainId, KeyId, RecordError};
+use ledger_record::{ChainId, KeyId, RecordError, ReleaseError};
 
 use crate::error_code::ErrorCode;
 
@@ -56,7 +56,7 @@ pub enum IntakeError {
     #[error("chain {chain} is the operator's; appliances cannot append to it")]
     OperatorChain { chain: ChainId },
 
-    #[error("enrolment, revocation and link records are written by the server (POST /v1/enrol, POST /v1/admin/appliances/{{site}}/{{appliance}}/revoke, ledgerd period start)")]
+    #[error("enrolment, revocation, link and release records are written by the server (POST /v1/enrol, POST /v1/admin/appliances/{{site}}/{{appliance}}/revoke, ledgerd period start, POST /v1/releases, POST /v1/admin/release-keys)")]
     OperatorOnlyRecord,
 
     #[error("the credential is for appliance {credential}; the record is for {record}")]
@@ -140,6 +140,15 @@ pub enum IntakeError {
 
     #[error("{subject} has no valid key to revoke")]
     NothingToRevoke { subject: ChainId },
+
+    /// A signed release (the file `ledgerd release sign` writes) that is malformed or
+    /// breaks a statement rule (RECORDS.md §5.5).
+    #[error("signed release refused: {0}")]
+    InvalidRelease(RecordError),
+
+    /// A release, release-key enrolment or revocation the release history refuses.
+    #[error("{0}")]
+    Release(ReleaseError),
 
     #[error("the append queue is full; retry after the time in Retry-After")]
     Busy { retry_after_secs: u64 },
@@ -254,6 +263,8 @@ impl IntakeError {
             IntakeError::NothingToRevoke { .. } | IntakeError::LogNotFound { .. } => {
                 ErrorCode::NotFound
             }
+            IntakeError::InvalidRelease(_) => ErrorCode::InvalidRelease,
+            IntakeError::Release(e) => release_code(e),
             IntakeError::Busy { .. } => ErrorCode::Busy,
             IntakeError::WitnessQuorum { .. } => ErrorCode::WitnessQuorum,
             IntakeError::LedgerStopped => ErrorCode::Unavailable,
@@ -286,7 +297,9 @@ impl IntakeError {
                 ErrorKind::TooLarge
             }
             IntakeError::Undecodable(RecordError::TooLarge { .. }) => ErrorKind::TooLarge,
+            IntakeError::Release(e) => release_kind(e),
             IntakeError::Undecodable(_)
+            | IntakeError::InvalidRelease(_)
             | IntakeError::OperatorSubject { .. }
             | IntakeError::LogInvalidRequest { .. }
             | IntakeError::EmptyEntry => ErrorKind::BadRequest,
@@ -324,6 +337,39 @@ impl IntakeError {
 }
 
 /// The stable reason code of a decoding failure.
+fn release_code(error: &ReleaseError) -> ErrorCode {
+    match error {
+        ReleaseError::UnknownReleaseKey { .. } | ReleaseError::ReleaseKeyNotYetValid { .. } => {
+            ErrorCode::UnknownReleaseKey
+        }
+        ReleaseError::ReleaseKeyRevoked { .. } => ErrorCode::ReleaseKeyRevoked,
+        ReleaseError::BadReleaseSignature { .. } => ErrorCode::BadReleaseSignature,
+        ReleaseError::Signature { .. } => ErrorCode::Internal,
+        ReleaseError::AlreadyReleased { .. } => ErrorCode::AlreadyReleased,
+        ReleaseError::KeyIdInUse { .. } => ErrorCode::KeyInUse,
+        ReleaseError::NameInUse { .. } => ErrorCode::ReleaseKeyNameInUse,
+        ReleaseError::LogIndexNotIncreasing { .. }
+        | ReleaseError::NotAReleaseRecord { .. }
+        | ReleaseError::NotOperatorKey { .. } => ErrorCode::Internal,
+    }
+}
+
+fn release_kind(error: &ReleaseError) -> ErrorKind {
+    match error {
+        ReleaseError::UnknownReleaseKey { .. }
+        | ReleaseError::ReleaseKeyNotYetValid { .. }
+        | ReleaseError::ReleaseKeyRevoked { .. }
+        | ReleaseError::BadReleaseSignature { .. } => ErrorKind::Rejected,
+        ReleaseError::AlreadyReleased { .. }
+        | ReleaseError::KeyIdInUse { .. }
+        | ReleaseError::NameInUse { .. } => ErrorKind::Conflict,
+        ReleaseError::LogIndexNotIncreasing { .. }
+        | ReleaseError::NotAReleaseRecord { .. }
+        | ReleaseError::NotOperatorKey { .. }
+        | ReleaseError::Signature { .. } => ErrorKind::Internal,
+    }
+}
+
 fn decode_code(error: &RecordError) -> ErrorCode {
     match error {
         RecordError::TooLarge { .. } => ErrorCode::TooLarge,

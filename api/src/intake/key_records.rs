@@ -1,5 +1,6 @@
 //! Key records the server writes itself: enrolment and revocation, signed with the
-//! operator key on the operator's own chain (RECORDS.md §5.4, §7). Each is appended while
+//! operator key on the operator's own chain (RECORDS.md §5.4, §7); the release records of
+//! `release_records.rs` go through the same append. Each is appended while
 //! holding the key lock and both chain locks, and applied to the key history before the
 //! locks go, so no appliance record is checked against a key that is about to change.
 
@@ -12,7 +13,7 @@ use ledger_record::{
 };
 use tokio::sync::OwnedMutexGuard;
 
-use super::state::Head;
+use super::state::{Head, IntakeState};
 use super::{off_worker, rules, Appended, Intake, IntakeError};
 use crate::clock::now_ms;
 
@@ -58,16 +59,35 @@ impl Intake {
         subject: &ChainId,
         make_body: impl FnOnce(&KeyHistory) -> Result<KeyBody, IntakeError>,
     ) -> Result<(Record, Appended), IntakeError> {
+        self.append_operator_body(Some(subject), |state| {
+            make_body(&state.keys()).map(Body::Key)
+        })
+        .await
+    }
+
+    /// Appends the next record of the operator chain with the body `make_body` makes
+    /// from the state (a key or release record), holding the key lock, the lock of the
+    /// appliance chain the record is about (if any) and the operator chain's lock, in
+    /// that order, until it is durable and applied to the key or release history.
+    pub(super) async fn append_operator_body(
+        &self,
+        subject: Option<&ChainId>,
+        make_body: impl FnOnce(&IntakeState) -> Result<Body, IntakeError>,
+    ) -> Result<(Record, Appended), IntakeError> {
         if let Some(size) = self.config.frozen_at {
             return Err(IntakeError::LogFrozen { size });
         }
-        rules::check_subject(&self.config.operator_chain, subject)?;
+        if let Some(subject) = subject {
+            rules::check_subject(&self.config.operator_chain, subject)?;
+        }
         let _key_guard = self.key_lock.lock().await;
-        let subject_slot = self.state.slot(subject);
-        let _subject_guard = subject_slot.head.clone().lock_owned().await;
+        let _subject_guard = match subject {
+            Some(subject) => Some(self.state.slot(subject).head.clone().lock_owned().await),
+            None => None,
+        };
         let operator_slot = self.state.slot(&self.config.operator_chain);
         let mut operator_guard = operator_slot.head.clone().lock_owned().await;
-        let body = make_body(&self.state.keys())?;
+        let body = make_body(&self.state)?;
         let record = self.sign_operator_record(&operator_guard, body)?;
         let appended = append_one(
             &self.log,
@@ -75,10 +95,7 @@ impl Intake {
             self.config.retry_after_secs,
         )
         .await?;
-        self.state
-            .keys_mut()
-            .apply(appended.index, &record)
-            .map_err(|e| IntakeError::internal(format!("logged key record not applied: {e}")))?;
+        self.apply_operator_record(appended.index, &record)?;
         advance(&mut operator_guard, &record);
         self.metrics
             .appended
@@ -99,9 +116,30 @@ impl Intake {
         Ok((record, answer))
     }
 
+    /// Applies a durable operator record to the history it changes.
+    fn apply_operator_record(&self, index: u64, record: &Record) -> Result<(), IntakeError> {
+        let applied = match record.body() {
+            Body::Release(_) => {
+                let keys = self.state.keys();
+                self.state
+                    .releases_mut()
+                    .apply(&keys, index, record)
+                    .map_err(|e| e.to_string())
+            }
+            _ => self
+                .state
+                .keys_mut()
+                .apply(index, record)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
+        applied
+            .map_err(|e| IntakeError::internal(format!("logged operator record not applied: {e}")))
+    }
+
     /// The next record of the operator chain (at `head`) with `body`, signed with the
     /// operator key.
-    fn sign_operator_record(&self, head: &Head, body: KeyBody) -> Result<Record, IntakeError> {
+    fn sign_operator_record(&self, head: &Head, body: Body) -> Result<Record, IntakeError> {
         let operator_chain = &self.config.operator_chain;
         let unsigned = UnsignedRecord {
             site_id: operator_chain.site_id.clone(),
@@ -110,7 +148,7 @@ impl Intake {
             prev_hash: head.hash,
             time_ms: now_ms(),
             key_id: self.operator.key_id(),
-            body: Body::Key(body),
+            body,
         };
         Record::sign(unsigned, self.operator.signing_key()).map_err(IntakeError::internal)
     }

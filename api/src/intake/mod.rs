@@ -39,6 +39,7 @@ pub mod derived;
 mod error;
 mod key_records;
 mod outcomes;
+mod release_records;
 mod rules;
 mod signatures;
 mod state;

@@ -34,7 +34,9 @@ pub fn admit(
     if chain == *operator_chain {
         return Err(IntakeError::OperatorChain { chain });
     }
-    if matches!(record.body(), Body::Key(k) if k.by_operator()) {
+    if matches!(record.body(), Body::Key(k) if k.by_operator())
+        || matches!(record.body(), Body::Release(_))
+    {
         return Err(IntakeError::OperatorOnlyRecord);
     }
     match who {

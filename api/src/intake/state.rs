@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use ed25519_dalek::VerifyingKey;
 use ledger::Log;
 use ledger_core::hash::Hash;
-use ledger_record::{ChainId, KeyEntry, KeyHistory};
+use ledger_record::{ChainId, KeyEntry, KeyHistory, ReleaseHistory};
 use tokio::sync::Mutex as AsyncMutex;
 
 use super::derived::{self, Restored};
@@ -73,6 +73,8 @@ impl ChainSlot {
 /// The chains and the key history of one log.
 pub struct IntakeState {
     keys: RwLock<KeyHistory>,
+    /// Release keys and releases (RECORDS.md §5.5), replayed like the key history.
+    releases: RwLock<ReleaseHistory>,
     chains: Mutex<HashMap<ChainId, Arc<ChainSlot>>>,
 }
 
@@ -115,6 +117,7 @@ impl IntakeState {
             .collect();
         IntakeState {
             keys: RwLock::new(restored.keys),
+            releases: RwLock::new(restored.releases),
             chains: Mutex::new(chains),
         }
     }
@@ -134,6 +137,14 @@ impl IntakeState {
 
     pub fn keys_mut(&self) -> RwLockWriteGuard<'_, KeyHistory> {
         self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn releases(&self) -> RwLockReadGuard<'_, ReleaseHistory> {
+        self.releases.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn releases_mut(&self) -> RwLockWriteGuard<'_, ReleaseHistory> {
+        self.releases.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The key of `chain` valid for the next entry, if any.
@@ -224,6 +235,7 @@ mod tests {
         let state = IntakeState::from_restored(Restored {
             heads: HashMap::new(),
             keys: KeyHistory::new(Keys::new().operator.verifying_key()),
+            releases: ReleaseHistory::new(),
         });
         let slot = state.slot(&Keys::chain());
         assert_eq!(slot.in_flight_hash(1), None);

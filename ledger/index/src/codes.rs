@@ -9,6 +9,7 @@ pub fn kind_name(code: i64) -> &'static str {
         1 => "evidence",
         2 => "healing",
         3 => "key",
+        4 => "release",
         _ => "unknown",
     }
 }
@@ -44,12 +45,13 @@ pub fn outcome_name(code: i64) -> &'static str {
     }
 }
 
-/// Parses `evidence|healing|key`.
+/// Parses `evidence|healing|key|release`.
 pub fn kind_code(s: &str) -> Option<i64> {
     Some(match s {
         "evidence" => 1,
         "healing" => 2,
         "key" => 3,
+        "release" => 4,
         _ => return None,
     })
 }
@@ -112,6 +114,8 @@ mod tests {
     #[test]
     fn stored_codes_are_the_record_codes() {
         assert_eq!(kind_code("healing"), Some(Kind::Healing.code() as i64));
+        assert_eq!(kind_code("release"), Some(Kind::Release.code() as i64));
+        assert_eq!(kind_name(Kind::Release.code() as i64), "release");
         assert_eq!(status_code("fail"), Some(Status::Fail.code() as i64));
         assert_eq!(tier_code("L2"), Some(Tier::L2.code() as i64));
         assert_eq!(

@@ -73,6 +73,9 @@ pub enum RecordError {
     /// the rejection of small-order points).
     #[error("signature of record {record_hash} does not verify with key {key_id}")]
     BadSignature { key_id: KeyId, record_hash: Hash },
+    /// A release's signature does not verify with the release key it names.
+    #[error("release signature does not verify with release key {key_id}")]
+    BadReleaseSignature { key_id: KeyId },
     /// A disclosure's items and proof do not lead to the committed items root.
     #[error("disclosed items lead to root {computed}, the record commits to {expected}")]
     DisclosureRootMismatch { computed: Hash, expected: Hash },
@@ -89,6 +92,7 @@ impl RecordError {
             self,
             RecordError::KeyIdMismatch { .. }
                 | RecordError::BadSignature { .. }
+                | RecordError::BadReleaseSignature { .. }
                 | RecordError::DisclosureRootMismatch { .. }
                 | RecordError::DisclosureCountMismatch { .. }
         )

@@ -125,7 +125,7 @@ pub(crate) fn public_key(value: Value, field: &'static str) -> Result<VerifyingK
     Ok(key)
 }
 
-fn key_id(value: Value, field: &'static str) -> Result<KeyId, RecordError> {
+pub(crate) fn key_id(value: Value, field: &'static str) -> Result<KeyId, RecordError> {
     value.into_byte_array(field, "an 8-byte key id").map(KeyId)
 }
 

@@ -16,7 +16,8 @@
 //! - the body schemas: [`EvidenceBody`] (with an RFC 6962 items root built with
 //!   `rs_merkle` and [`Disclosure`] of any subset of items), [`HealingBody`] and
 //!   [`KeyBody`] (enrolment, rotation, revocation, and the [`LinkBody`] that starts a log
-//!   succeeding a frozen one), plus `serde` input types for the
+//!   succeeding a frozen one), [`ReleaseBody`] (release keys and the [`SignedRelease`]s
+//!   they sign, replayed by [`ReleaseHistory`]), plus `serde` input types for the
 //!   human-written bodies ([`EvidenceInput`], [`HealingInput`]);
 //! - [`KeyHistory`]: which key of which appliance was valid at each log index;
 //! - [`ChainChecker`]: per-appliance completeness (gaps, forks, conflicts, duplicates,
@@ -44,6 +45,8 @@ mod key_body;
 mod key_history;
 mod link_body;
 mod record;
+mod release_body;
+mod release_history;
 mod text;
 pub mod utc;
 
@@ -70,6 +73,11 @@ pub use link_body::{CarriedChain, LinkBody};
 pub use record::{
     Body, Kind, Record, UnsignedRecord, FORMAT_VERSION, MAX_RECORD_LEN, SIGNING_DOMAIN,
 };
+pub use release_body::{
+    ReleaseBody, ReleaseStatement, SignedRelease, Version, MAX_NOTES_LEN, MAX_URLS, MAX_URL_LEN,
+    RELEASE_SCHEMA_VERSION, RELEASE_SIGNING_DOMAIN,
+};
+pub use release_history::{LoggedRelease, ReleaseError, ReleaseHistory, ReleaseKeyEntry};
 
 /// Re-exported so callers name the same key and hash types as this crate.
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};

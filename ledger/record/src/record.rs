@@ -11,6 +11,7 @@ use crate::evidence::EvidenceBody;
 use crate::healing::HealingBody;
 use crate::ids::{ChainId, Id, KeyId};
 use crate::key_body::KeyBody;
+use crate::release_body::ReleaseBody;
 use crate::text::id_field;
 
 /// The envelope format version this crate writes and reads.
@@ -38,15 +39,17 @@ pub enum Kind {
     Evidence,
     Healing,
     Key,
+    Release,
 }
 
 impl Kind {
-    /// The CBOR code: 1 evidence, 2 healing, 3 key.
+    /// The CBOR code: 1 evidence, 2 healing, 3 key, 4 release.
     pub fn code(self) -> u64 {
         match self {
             Kind::Evidence => 1,
             Kind::Healing => 2,
             Kind::Key => 3,
+            Kind::Release => 4,
         }
     }
 
@@ -55,6 +58,7 @@ impl Kind {
             1 => Kind::Evidence,
             2 => Kind::Healing,
             3 => Kind::Key,
+            4 => Kind::Release,
             _ => return None,
         })
     }
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Evidence => "evidence",
             Kind::Healing => "healing",
             Kind::Key => "key",
+            Kind::Release => "release",
         }
     }
 }
@@ -74,6 +79,7 @@ pub enum Body {
     Evidence(EvidenceBody),
     Healing(HealingBody),
     Key(KeyBody),
+    Release(ReleaseBody),
 }
 
 impl Body {
@@ -82,6 +88,7 @@ impl Body {
             Body::Evidence(_) => Kind::Evidence,
             Body::Healing(_) => Kind::Healing,
             Body::Key(_) => Kind::Key,
+            Body::Release(_) => Kind::Release,
         }
     }
 
@@ -90,6 +97,7 @@ impl Body {
             Body::Evidence(b) => b.validate(),
             Body::Healing(b) => b.validate(),
             Body::Key(b) => b.validate(),
+            Body::Release(b) => b.validate(),
         }
     }
 
@@ -98,6 +106,7 @@ impl Body {
             Body::Evidence(b) => b.to_value(),
             Body::Healing(b) => b.to_value(),
             Body::Key(b) => b.to_value(),
+            Body::Release(b) => b.to_value(),
         }
     }
 
@@ -106,6 +115,7 @@ impl Body {
             Kind::Evidence => Body::Evidence(EvidenceBody::from_value(value)?),
             Kind::Healing => Body::Healing(HealingBody::from_value(value)?),
             Kind::Key => Body::Key(KeyBody::from_value(value)?),
+            Kind::Release => Body::Release(ReleaseBody::from_value(value)?),
         })
     }
 }

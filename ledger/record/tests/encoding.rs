@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 #[test]
 fn every_kind_round_trips() {
     let records = one_of_each_kind();
-    assert_eq!(records.len(), 7);
+    assert_eq!(records.len(), 10);
     for record in &records {
         let bytes = record.encode();
         let decoded = Record::decode(&bytes).unwrap();
@@ -30,7 +30,10 @@ fn every_kind_round_trips() {
             Kind::Key,
             Kind::Key,
             Kind::Key,
-            Kind::Key
+            Kind::Key,
+            Kind::Release,
+            Kind::Release,
+            Kind::Release
         ]
     );
 }

@@ -20,7 +20,18 @@ fn healing(sequence: u64, prev: Hash) -> UnsignedRecord {
 
 #[test]
 fn records_verify_with_their_key() {
-    let signers = [key(1), key(1), key(1), key(1), key(9), key(9)];
+    let signers = [
+        key(1),
+        key(1),
+        key(1),
+        key(1),
+        key(9),
+        key(9),
+        key(9),
+        key(9),
+        key(9),
+        key(9),
+    ];
     for (record, signer) in one_of_each_kind().iter().zip(&signers) {
         record.verify(&signer.verifying_key()).unwrap();
     }

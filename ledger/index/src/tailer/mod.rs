@@ -169,6 +169,9 @@ impl<'tx> Projection<'tx> {
             Body::Evidence(evidence) => self.add_evidence(rec, evidence),
             Body::Healing(healing) => self.add_healing(rec, healing),
             Body::Key(key) => keys::index_key(self.conn, rec.idx, rec.record, key),
+            // Releases are served from the server's release history, rebuilt from the
+            // log on start; the index keeps only their `records` row.
+            Body::Release(_) => Ok(()),
         }
     }
 

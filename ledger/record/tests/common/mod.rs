@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use ledger_record::{
     Body, CarriedChain, ChainId, EvidenceBody, EvidenceItem, Hash, HealingBody, Id, KeyBody, KeyId,
-    LinkBody, Outcome, Record, RevocationReason, SigningKey, Status, Tier, UnsignedRecord,
-    VerifyingKey,
+    LinkBody, Outcome, Record, ReleaseBody, ReleaseStatement, RevocationReason, SignedRelease,
+    SigningKey, Status, Tier, UnsignedRecord, VerifyingKey, Version,
 };
 
 /// `<workspace root>/../shared/vectors`, found by walking up from this crate.
@@ -123,6 +123,45 @@ pub fn one_of_each_kind() -> Vec<Record> {
         },
         link_body(&[(chain("clinic-1", "box-1"), 7, signer.verifying_key())]),
     ] {
+        out.push(operator_record(&operator, Body::Key(body)));
+    }
+    // Release keys and a release: signed by the operator, in the operator's chain; the
+    // release itself also by the release key.
+    let release_key = key(5);
+    for body in [
+        ReleaseBody::KeyEnrolment {
+            name: id("release-team"),
+            public_key: release_key.verifying_key(),
+        },
+        ReleaseBody::KeyRevocation {
+            key_id: KeyId::of(&release_key.verifying_key()),
+            reason: RevocationReason::Superseded,
+        },
+        ReleaseBody::Release(signed_release(&release_key, "24.11.2", "24.5")),
+    ] {
+        out.push(operator_record(&operator, Body::Release(body)));
+    }
+    out
+}
+
+/// A release statement of `version` with floor `min_version`, signed by `key`.
+pub fn signed_release(key: &SigningKey, version: &str, min_version: &str) -> SignedRelease {
+    let statement = ReleaseStatement {
+        version: Version::parse(version).unwrap(),
+        channel: id("stable"),
+        artifact_sha256: Hash([0x5a; 32]),
+        artifact_size: 734_003_200,
+        urls: vec!["https://updates.example/appliance-24.11.2.img".into()],
+        min_version: Version::parse(min_version).unwrap(),
+        notes: "kernel 6.6.60; openssl 3.0.15".into(),
+        key_id: KeyId::of(&key.verifying_key()),
+    };
+    SignedRelease::sign(statement, key).unwrap()
+}
+
+/// The first record of the operator chain with `body`, signed by `operator`.
+pub fn operator_record(operator: &SigningKey, body: Body) -> Record {
+    {
         let u = UnsignedRecord {
             site_id: id("operator"),
             appliance_id: id("ledger-operator"),
@@ -130,11 +169,10 @@ pub fn one_of_each_kind() -> Vec<Record> {
             prev_hash: Hash([0; 32]),
             time_ms: 1_700_000_000_000,
             key_id: KeyId::of(&operator.verifying_key()),
-            body: Body::Key(body),
+            body,
         };
-        out.push(Record::sign(u, &operator).unwrap());
+        Record::sign(u, operator).unwrap()
     }
-    out
 }
 
 /// The verifier key and a signed final checkpoint of a previous log, for link bodies.
@@ -405,6 +443,7 @@ pub fn naive_body(body: &Body) -> N {
             ),
             (6, t(&link.previous_period)),
         ]),
+        Body::Release(r) => naive_release_body(r),
     }
 }
 
@@ -413,6 +452,45 @@ pub fn kind_code(body: &Body) -> u64 {
         Body::Evidence(_) => 1,
         Body::Healing(_) => 2,
         Body::Key(_) => 3,
+        Body::Release(_) => 4,
+    }
+}
+
+/// The statement map of a signed release, as docs/RECORDS.md §5.5 spells it.
+pub fn naive_statement(s: &ReleaseStatement) -> N {
+    m(vec![
+        (0, N::U(1)),
+        (1, t(s.version.as_str())),
+        (2, t(s.channel.as_str())),
+        (3, N::B(s.artifact_sha256.0.to_vec())),
+        (4, N::U(s.artifact_size)),
+        (5, N::A(s.urls.iter().map(|u| t(u)).collect())),
+        (6, t(s.min_version.as_str())),
+        (7, t(&s.notes)),
+        (8, N::B(s.key_id.0.to_vec())),
+    ])
+}
+
+fn naive_release_body(body: &ReleaseBody) -> N {
+    match body {
+        ReleaseBody::KeyEnrolment { name, public_key } => m(vec![
+            (0, N::U(1)),
+            (1, N::U(0)),
+            (2, t(name.as_str())),
+            (3, N::B(public_key.as_bytes().to_vec())),
+        ]),
+        ReleaseBody::KeyRevocation { key_id, reason } => m(vec![
+            (0, N::U(1)),
+            (1, N::U(1)),
+            (2, N::B(key_id.0.to_vec())),
+            (3, N::U(reason.code())),
+        ]),
+        ReleaseBody::Release(signed) => m(vec![
+            (0, N::U(1)),
+            (1, N::U(2)),
+            (2, naive_statement(&signed.statement)),
+            (3, N::B(signed.signature.to_bytes().to_vec())),
+        ]),
     }
 }
 
