@@ -40,6 +40,7 @@ pub mod progress;
 pub mod publish;
 pub mod release_tool;
 pub mod replica;
+pub mod rollout;
 pub mod server;
 pub mod state;
 pub mod state_db;

@@ -56,6 +56,7 @@ pub async fn run(
         state.anchoring.clone(),
         stop_rx.clone(),
     ));
+    let rollouter = spawn_rollouts(&state, stop_rx.clone());
     let witnesser = state
         .witnessing
         .clone()
@@ -89,6 +90,9 @@ pub async fn run(
     let grpc_result = grpc.await?;
     let _ = indexer.await;
     let _ = anchorer.await;
+    if let Some(rollouter) = rollouter {
+        let _ = rollouter.await;
+    }
     if let Some(witnesser) = witnesser {
         let _ = witnesser.await;
     }
@@ -105,6 +109,24 @@ pub async fn run(
     http_result?;
     grpc_result?;
     Ok(())
+}
+
+/// Starts the rollout task on the intake's feed of update records (taken once: a second
+/// `run` of the same state has no rollout task).
+fn spawn_rollouts(
+    state: &Arc<AppState>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let feed = state
+        .rollout_feed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()?;
+    Some(tokio::spawn(crate::rollout::run(
+        state.rollouts.clone(),
+        feed,
+        stop,
+    )))
 }
 
 /// Logs to stderr at the level of `LEDGERD_LOG` (default `info`), as `ledgerd` and the

@@ -37,6 +37,12 @@ pub struct AppState {
     pub witnessing: Option<Arc<crate::witness::Witnessing>>,
     /// Where the log ended, when its period is over (`ledgerd period freeze`).
     pub frozen: Option<crate::period::Frozen>,
+    /// Staged rollouts of releases (docs/UPDATES.md).
+    pub rollouts: Arc<crate::rollout::Rollouts>,
+    /// The intake's newly logged update records, taken once by the rollout task.
+    pub rollout_feed: std::sync::Mutex<
+        Option<tokio::sync::mpsc::UnboundedReceiver<(u64, ledger_record::Record)>>,
+    >,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -144,7 +150,16 @@ impl AppState {
             .map_err(ServerError::Intake)?
             .with_witness_gate(gate),
         );
+        let (feed_tx, feed_rx) = tokio::sync::mpsc::unbounded_channel();
+        intake.set_fleet_feed(feed_tx);
+        let stale_after = config.checkin_interval * config.stale_after_missed_checkins as u32;
+        let rollouts = Arc::new(
+            crate::rollout::Rollouts::open(&log, intake.clone(), checkins.clone(), stale_after)
+                .map_err(ServerError::Intake)?,
+        );
         Ok(AppState {
+            rollouts,
+            rollout_feed: std::sync::Mutex::new(Some(feed_rx)),
             config,
             log,
             intake,

@@ -49,15 +49,9 @@ async fn post_release(server: &TestServer, bearer: Option<&str>, bytes: Vec<u8>)
 }
 
 async fn get_json(server: &TestServer, path: &str, bearer: &str) -> Value {
-    let r = server
-        .client
-        .get(server.url(path))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "GET {path}");
-    r.json().await.unwrap()
+    let (status, v) = server.get_json(path, bearer).await;
+    assert_eq!(status, 200, "GET {path}: {v}");
+    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! `/metrics`: the Prometheus page of the intake, the log, the query index and
-//! anchoring. The index figures read SQLite, so the page is written on the blocking
+//! `/metrics`: the Prometheus page of the intake, the log, the query index,
+//! anchoring and rollouts. The index figures read SQLite, so the page is written on the blocking
 //! pool.
 
 use std::sync::Arc;
@@ -24,8 +24,10 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppError> {
+    let rollouts = s.rollouts.snapshot().await;
     let page = blocking(move || {
         let mut out = Exposition::new();
+        crate::rollout::write_metrics(&rollouts, &mut out);
         s.intake.metrics.write(&s.log, &mut out);
         crate::metrics::write_index(&s.log, &s.index, &mut out);
         s.anchoring.write_metrics(&mut out);

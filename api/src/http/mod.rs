@@ -28,6 +28,7 @@ pub mod records;
 pub mod releases;
 pub mod replica;
 pub mod respond;
+pub mod rollouts;
 pub mod search;
 pub mod session;
 
@@ -60,6 +61,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         search::endpoints(),
         session::endpoints(),
         releases::endpoints(),
+        rollouts::endpoints(),
     ]
     .into_iter()
     .flatten()

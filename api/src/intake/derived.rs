@@ -9,6 +9,7 @@
 //! | `v` | u64 | layout version; written by a rebuild only |
 //! | `h` ‖ site length u8 ‖ site ‖ appliance | sequence u64 ‖ record hash (32) | chain head |
 //! | `k` ‖ log index u64 | empty | a key record (or a period link) or a release record is at this index |
+//! | `u` ‖ log index u64 | empty | a rollout or update record is at this index (the rollout engine's) |
 //!
 //! A key record's content stays in the log: the restore reads those entries and applies
 //! them in index order. The state counts as current only when it covers the log's whole
@@ -31,6 +32,7 @@ const VERSION_KEY: &[u8] = b"v";
 const LAYOUT_VERSION: u64 = 1;
 const HEAD_PREFIX: u8 = b'h';
 const KEY_PREFIX: u8 = b'k';
+const FLEET_PREFIX: u8 = b'u';
 const HEAD_VALUE_LEN: usize = 40;
 
 /// Every pair of a derived state, in key order.
@@ -53,8 +55,10 @@ fn derive_record(index: u64, record: &Record, out: &mut StateWrites) {
         hash: record.hash(),
     };
     out.push((head_key(&record.chain()), head_value(&head)));
-    if let Body::Release(_) = record.body() {
-        out.push((key_record_key(index), Vec::new()));
+    match record.body() {
+        Body::Release(_) => out.push((key_record_key(index), Vec::new())),
+        Body::Rollout(_) | Body::Update(_) => out.push((fleet_record_key(index), Vec::new())),
+        _ => {}
     }
     if let Body::Key(key) = record.body() {
         out.push((key_record_key(index), Vec::new()));
@@ -93,6 +97,13 @@ fn head_value(head: &Head) -> Vec<u8> {
 fn key_record_key(index: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(9);
     key.push(KEY_PREFIX);
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn fleet_record_key(index: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(FLEET_PREFIX);
     key.extend_from_slice(&index.to_be_bytes());
     key
 }
@@ -196,6 +207,23 @@ pub fn restore(log: &Log, operator_key: VerifyingKey) -> Result<Restored, Intake
         keys,
         releases,
     })
+}
+
+/// The rollout and update records the persisted state marks, in index order, for the
+/// rollout engine. Blocking: one read per record.
+pub fn fleet_records(log: &Log) -> Result<Vec<(u64, Record)>, IntakeOpenError> {
+    let mut records = Vec::new();
+    for item in log.state_scan(&[FLEET_PREFIX]) {
+        let (key, _) = item?;
+        let index = parse_key_index(&key)?;
+        let record = Record::decode(&log.entry(index)?).map_err(|e| {
+            IntakeOpenError::DamagedState(format!(
+                "derived intake state names entry {index} as a rollout record, but it is not a record: {e}"
+            ))
+        })?;
+        records.push((index, record));
+    }
+    Ok(records)
 }
 
 /// The derived state of the log's first `size` entries computed from the entries
@@ -302,6 +330,10 @@ pub fn describe_key(key: &[u8]) -> String {
         Some(&KEY_PREFIX) => match parse_key_index(key) {
             Ok(index) => format!("key record at index {index}"),
             Err(_) => format!("damaged key-record marker {}", hex::encode(key)),
+        },
+        Some(&FLEET_PREFIX) => match parse_key_index(key) {
+            Ok(index) => format!("rollout or update record at index {index}"),
+            Err(_) => format!("damaged rollout-record marker {}", hex::encode(key)),
         },
         _ if key == VERSION_KEY => "layout version".to_string(),
         _ => format!("unknown key {}", hex::encode(key)),

@@ -119,6 +119,8 @@ impl Intake {
     /// Applies a durable operator record to the history it changes.
     fn apply_operator_record(&self, index: u64, record: &Record) -> Result<(), IntakeError> {
         let applied = match record.body() {
+            // Rollout records are the rollout engine's, which applies them itself.
+            Body::Rollout(_) => Ok(()),
             Body::Release(_) => {
                 let keys = self.state.keys();
                 self.state

@@ -104,7 +104,12 @@ pub struct Intake {
     pub metrics: Arc<Metrics>,
     /// With witnesses: answers wait for a cosigned checkpoint that covers them.
     witness: Option<crate::witness::Gate>,
+    /// Where newly logged `update` records go (the rollout engine), once set.
+    fleet_feed: std::sync::OnceLock<FleetFeed>,
 }
+
+/// The channel on which newly logged `update` records (log index, record) are sent.
+pub type FleetFeed = tokio::sync::mpsc::UnboundedSender<(u64, Record)>;
 
 /// One record moving through [`Intake::submit`].
 struct Item {
@@ -142,7 +147,27 @@ impl Intake {
             config,
             metrics: Arc::new(Metrics::default()),
             witness: None,
+            fleet_feed: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sends every `update` record logged from now on to `feed` (the rollout engine).
+    /// Set once, before the server takes requests.
+    pub fn set_fleet_feed(&self, feed: FleetFeed) {
+        if self.fleet_feed.set(feed).is_err() {
+            tracing::error!("the rollout feed was set twice; the first one stays");
+        }
+    }
+
+    /// The key history and the release history as they are now. Read guards: drop them
+    /// before awaiting.
+    pub fn histories(
+        &self,
+    ) -> (
+        std::sync::RwLockReadGuard<'_, ledger_record::KeyHistory>,
+        std::sync::RwLockReadGuard<'_, ledger_record::ReleaseHistory>,
+    ) {
+        (self.state.keys(), self.state.releases())
     }
 
     /// Makes every answer wait for a checkpoint that met the witness quorum (or, in
@@ -332,6 +357,9 @@ impl Intake {
     ) -> Result<(), IntakeError> {
         let mut entries: Vec<(Vec<u8>, Hash)> = Vec::new();
         let mut marks: Vec<(Arc<ChainSlot>, u64)> = Vec::new();
+        // Update records among the entries (position in `entries`, record), for the
+        // rollout engine once they are durable.
+        let mut updates: Vec<(usize, Record)> = Vec::new();
         for (position, plan) in plans {
             let Some(item) = pending.items.get(position).and_then(Option::as_ref) else {
                 continue;
@@ -342,6 +370,9 @@ impl Intake {
                     continue;
                 }
                 Plan::New => {
+                    if matches!(item.record.body(), Body::Update(_)) {
+                        updates.push((entries.len(), item.record.clone()));
+                    }
                     let chain = item.record.chain();
                     if let Some(locked) = chains.iter().find(|locked| locked.chain == chain) {
                         let sequence = item.record.sequence();
@@ -355,7 +386,7 @@ impl Intake {
             entries.push((item.record.as_bytes().to_vec(), item.leaf));
         }
         if !entries.is_empty() {
-            pending.reply = Some(self.submit_entries(entries, marks)?);
+            pending.reply = Some(self.submit_entries(entries, marks, updates)?);
         }
         Ok(())
     }
@@ -366,9 +397,15 @@ impl Intake {
         &self,
         entries: Vec<(Vec<u8>, Hash)>,
         marks: Vec<(Arc<ChainSlot>, u64)>,
+        updates: Vec<(usize, Record)>,
     ) -> Result<SequencerReply, IntakeError> {
         let (tx, rx) = oneshot::channel();
         let answered = marks.clone();
+        let feed = self
+            .fleet_feed
+            .get()
+            .filter(|_| !updates.is_empty())
+            .cloned();
         let submitted = self.log.submit_prepared(
             entries,
             Box::new(move |result| {
@@ -376,6 +413,9 @@ impl Intake {
                 // (or failed): the records are no longer in flight.
                 for (slot, sequence) in &answered {
                     slot.clear_in_flight(*sequence);
+                }
+                if let (Some(feed), Ok(appended)) = (&feed, &result) {
+                    send_updates(feed, updates, appended);
                 }
                 let _ = tx.send(result);
             }),
@@ -393,6 +433,16 @@ impl Intake {
             return Err(IntakeError::from_ledger(e, self.config.retry_after_secs));
         }
         Ok(rx)
+    }
+}
+
+/// Sends the newly logged update records of a batch to the rollout engine; duplicates
+/// were logged before and sent then.
+fn send_updates(feed: &FleetFeed, updates: Vec<(usize, Record)>, appended: &[ledger::Appended]) {
+    for (position, record) in updates {
+        if let Some(a) = appended.get(position).filter(|a| !a.duplicate) {
+            let _ = feed.send((a.index, record));
+        }
     }
 }
 

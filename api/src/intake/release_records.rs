@@ -1,5 +1,6 @@
 //! Release records the server writes itself (RECORDS.md §5.5): release-key enrolment and
-//! revocation, and the logging of a release that a release key signed offline. Each is
+//! revocation, and the logging of a release that a release key signed offline; and the
+//! append of the rollout engine's records (§5.6). Each is
 //! checked against the release history under the key lock, appended on the operator
 //! chain with the operator key, and applied before the lock goes, so two requests cannot
 //! both log the same version or use a key that is being revoked.
@@ -64,6 +65,16 @@ impl Intake {
         })
         .await
         .map(|(_, appended)| appended)
+    }
+
+    /// Appends a rollout record (the rollout engine checked it under its own lock) on
+    /// the operator chain.
+    pub async fn append_rollout(
+        &self,
+        body: ledger_record::RolloutBody,
+    ) -> Result<(ledger_record::Record, Appended), IntakeError> {
+        self.append_operator_body(None, move |_| Ok(Body::Rollout(body)))
+            .await
     }
 
     /// The release history as it is now (a copy: the caller may hold it across awaits).

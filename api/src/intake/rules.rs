@@ -35,7 +35,7 @@ pub fn admit(
         return Err(IntakeError::OperatorChain { chain });
     }
     if matches!(record.body(), Body::Key(k) if k.by_operator())
-        || matches!(record.body(), Body::Release(_))
+        || matches!(record.body(), Body::Release(_) | Body::Rollout(_))
     {
         return Err(IntakeError::OperatorOnlyRecord);
     }

@@ -116,6 +116,19 @@ impl TestServer {
         text.lines().nth(1).unwrap().parse().unwrap()
     }
 
+    /// GET with a bearer credential; returns (status, JSON body or null).
+    pub async fn get_json(&self, path: &str, bearer: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// POST JSON with an optional bearer credential; returns (status, body).
     pub async fn post_json(&self, path: &str, bearer: Option<&str>, body: Value) -> (u16, Value) {
         let mut req = self.client.post(self.url(path)).json(&body);

@@ -10,6 +10,8 @@ pub fn kind_name(code: i64) -> &'static str {
         2 => "healing",
         3 => "key",
         4 => "release",
+        5 => "rollout",
+        6 => "update",
         _ => "unknown",
     }
 }
@@ -45,13 +47,15 @@ pub fn outcome_name(code: i64) -> &'static str {
     }
 }
 
-/// Parses `evidence|healing|key|release`.
+/// Parses `evidence|healing|key|release|rollout|update`.
 pub fn kind_code(s: &str) -> Option<i64> {
     Some(match s {
         "evidence" => 1,
         "healing" => 2,
         "key" => 3,
         "release" => 4,
+        "rollout" => 5,
+        "update" => 6,
         _ => return None,
     })
 }

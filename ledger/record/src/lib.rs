@@ -17,7 +17,8 @@
 //!   `rs_merkle` and [`Disclosure`] of any subset of items), [`HealingBody`] and
 //!   [`KeyBody`] (enrolment, rotation, revocation, and the [`LinkBody`] that starts a log
 //!   succeeding a frozen one), [`ReleaseBody`] (release keys and the [`SignedRelease`]s
-//!   they sign, replayed by [`ReleaseHistory`]), plus `serde` input types for the
+//!   they sign, replayed by [`ReleaseHistory`]), [`RolloutBody`] and [`UpdateBody`] (a
+//!   staged rollout and one appliance's update steps), plus `serde` input types for the
 //!   human-written bodies ([`EvidenceInput`], [`HealingInput`]);
 //! - [`KeyHistory`]: which key of which appliance was valid at each log index;
 //! - [`ChainChecker`]: per-appliance completeness (gaps, forks, conflicts, duplicates,
@@ -38,6 +39,7 @@ mod chain;
 mod disclosure;
 mod error;
 mod evidence;
+mod fleet_body;
 mod healing;
 mod ids;
 mod input;
@@ -60,6 +62,10 @@ pub use error::RecordError;
 pub use evidence::{
     check_control_id, EvidenceBody, EvidenceItem, Status, EVIDENCE_SCHEMA_VERSION, MAX_CONTROLS,
     MAX_CONTROL_LEN, MAX_DETAILS_LEN, MAX_ITEMS,
+};
+pub use fleet_body::{
+    Deadlines, RolloutAction, RolloutBody, RolloutPlan, TimeoutReason, UpdateBody, UpdateState,
+    FLEET_SCHEMA_VERSION, MAX_REASON_LEN, MAX_STAGES, MAX_TARGETS,
 };
 pub use healing::{
     HealingBody, Outcome, Tier, HEALING_SCHEMA_VERSION, MAX_ACTION_LEN, MAX_PATTERN_LEN,

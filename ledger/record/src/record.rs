@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::cbor::{self, Value};
 use crate::error::RecordError;
 use crate::evidence::EvidenceBody;
+use crate::fleet_body::{RolloutBody, UpdateBody};
 use crate::healing::HealingBody;
 use crate::ids::{ChainId, Id, KeyId};
 use crate::key_body::KeyBody;
@@ -40,16 +41,20 @@ pub enum Kind {
     Healing,
     Key,
     Release,
+    Rollout,
+    Update,
 }
 
 impl Kind {
-    /// The CBOR code: 1 evidence, 2 healing, 3 key, 4 release.
+    /// The CBOR code: 1 evidence, 2 healing, 3 key, 4 release, 5 rollout, 6 update.
     pub fn code(self) -> u64 {
         match self {
             Kind::Evidence => 1,
             Kind::Healing => 2,
             Kind::Key => 3,
             Kind::Release => 4,
+            Kind::Rollout => 5,
+            Kind::Update => 6,
         }
     }
 
@@ -59,6 +64,8 @@ impl Kind {
             2 => Kind::Healing,
             3 => Kind::Key,
             4 => Kind::Release,
+            5 => Kind::Rollout,
+            6 => Kind::Update,
             _ => return None,
         })
     }
@@ -69,6 +76,8 @@ impl Kind {
             Kind::Healing => "healing",
             Kind::Key => "key",
             Kind::Release => "release",
+            Kind::Rollout => "rollout",
+            Kind::Update => "update",
         }
     }
 }
@@ -80,6 +89,8 @@ pub enum Body {
     Healing(HealingBody),
     Key(KeyBody),
     Release(ReleaseBody),
+    Rollout(RolloutBody),
+    Update(UpdateBody),
 }
 
 impl Body {
@@ -89,6 +100,8 @@ impl Body {
             Body::Healing(_) => Kind::Healing,
             Body::Key(_) => Kind::Key,
             Body::Release(_) => Kind::Release,
+            Body::Rollout(_) => Kind::Rollout,
+            Body::Update(_) => Kind::Update,
         }
     }
 
@@ -98,6 +111,8 @@ impl Body {
             Body::Healing(b) => b.validate(),
             Body::Key(b) => b.validate(),
             Body::Release(b) => b.validate(),
+            Body::Rollout(b) => b.validate(),
+            Body::Update(b) => b.validate(),
         }
     }
 
@@ -107,6 +122,8 @@ impl Body {
             Body::Healing(b) => b.to_value(),
             Body::Key(b) => b.to_value(),
             Body::Release(b) => b.to_value(),
+            Body::Rollout(b) => b.to_value(),
+            Body::Update(b) => b.to_value(),
         }
     }
 
@@ -116,6 +133,8 @@ impl Body {
             Kind::Healing => Body::Healing(HealingBody::from_value(value)?),
             Kind::Key => Body::Key(KeyBody::from_value(value)?),
             Kind::Release => Body::Release(ReleaseBody::from_value(value)?),
+            Kind::Rollout => Body::Rollout(RolloutBody::from_value(value)?),
+            Kind::Update => Body::Update(UpdateBody::from_value(value)?),
         })
     }
 }

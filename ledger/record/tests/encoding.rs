@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 #[test]
 fn every_kind_round_trips() {
     let records = one_of_each_kind();
-    assert_eq!(records.len(), 10);
+    assert_eq!(records.len(), 13);
     for record in &records {
         let bytes = record.encode();
         let decoded = Record::decode(&bytes).unwrap();
@@ -33,7 +33,10 @@ fn every_kind_round_trips() {
             Kind::Key,
             Kind::Release,
             Kind::Release,
-            Kind::Release
+            Kind::Release,
+            Kind::Rollout,
+            Kind::Rollout,
+            Kind::Update
         ]
     );
 }

@@ -31,6 +31,9 @@ fn records_verify_with_their_key() {
         key(9),
         key(9),
         key(9),
+        key(9),
+        key(9),
+        key(1),
     ];
     for (record, signer) in one_of_each_kind().iter().zip(&signers) {
         record.verify(&signer.verifying_key()).unwrap();

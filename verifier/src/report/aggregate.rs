@@ -198,7 +198,7 @@ impl Aggregates {
                 }
                 self.add_incident(index, record, h);
             }
-            Body::Key(_) | Body::Release(_) => {}
+            Body::Key(_) | Body::Release(_) | Body::Rollout(_) | Body::Update(_) => {}
         }
     }
 

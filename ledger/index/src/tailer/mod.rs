@@ -169,9 +169,10 @@ impl<'tx> Projection<'tx> {
             Body::Evidence(evidence) => self.add_evidence(rec, evidence),
             Body::Healing(healing) => self.add_healing(rec, healing),
             Body::Key(key) => keys::index_key(self.conn, rec.idx, rec.record, key),
-            // Releases are served from the server's release history, rebuilt from the
-            // log on start; the index keeps only their `records` row.
-            Body::Release(_) => Ok(()),
+            // Releases, rollouts and update steps are served from the server's release
+            // history and rollout engine, rebuilt from the log on start; the index keeps
+            // only their `records` row.
+            Body::Release(_) | Body::Rollout(_) | Body::Update(_) => Ok(()),
         }
     }
 

@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 
 use ledger_record::{
-    Body, CarriedChain, ChainId, EvidenceBody, EvidenceItem, Hash, HealingBody, Id, KeyBody, KeyId,
-    LinkBody, Outcome, Record, ReleaseBody, ReleaseStatement, RevocationReason, SignedRelease,
-    SigningKey, Status, Tier, UnsignedRecord, VerifyingKey, Version,
+    Body, CarriedChain, ChainId, Deadlines, EvidenceBody, EvidenceItem, Hash, HealingBody, Id,
+    KeyBody, KeyId, LinkBody, Outcome, Record, ReleaseBody, ReleaseStatement, RevocationReason,
+    RolloutAction, RolloutBody, RolloutPlan, SignedRelease, SigningKey, Status, Tier,
+    TimeoutReason, UnsignedRecord, UpdateBody, UpdateState, VerifyingKey, Version,
 };
 
 /// `<workspace root>/../shared/vectors`, found by walking up from this crate.
@@ -141,7 +142,51 @@ pub fn one_of_each_kind() -> Vec<Record> {
     ] {
         out.push(operator_record(&operator, Body::Release(body)));
     }
+    // A rollout opened and a member timed out: the operator's; an update step: the
+    // appliance's own.
+    for action in [
+        RolloutAction::Open(Box::new(rollout_plan())),
+        RolloutAction::TimedOut {
+            member: chain("clinic-1", "box-1"),
+            last_state: UpdateState::Downloading,
+            reason: TimeoutReason::Silent,
+        },
+    ] {
+        let body = RolloutBody {
+            id: id("r-24.11.2"),
+            action,
+        };
+        out.push(operator_record(&operator, Body::Rollout(body)));
+    }
+    let update = UpdateBody {
+        rollout_id: id("r-24.11.2"),
+        release_hash: Hash([0x77; 32]),
+        state: UpdateState::HealthGate,
+        reason: "boot 2 of 3".into(),
+        detail: 2,
+    };
+    out.push(Record::sign(unsigned(1, Hash([0; 32]), Body::Update(update)), &signer).unwrap());
     out
+}
+
+/// A rollout plan: two sites and one appliance, three stages.
+pub fn rollout_plan() -> RolloutPlan {
+    RolloutPlan {
+        release_hash: Hash([0x77; 32]),
+        sites: vec![id("clinic-1"), id("clinic-2")],
+        appliances: vec![chain("clinic-3", "box-9")],
+        stages: vec![5, 25, 100],
+        success_pct: 95,
+        failure_pct: 5,
+        soak_ms: 3_600_000,
+        deadlines: Deadlines {
+            offered_ms: 180_000,
+            downloading_ms: 1_800_000,
+            applying_ms: 1_800_000,
+            rebooting_ms: 2_700_000,
+            deferred_ms: 86_400_000,
+        },
+    }
 }
 
 /// A release statement of `version` with floor `min_version`, signed by `key`.
@@ -444,6 +489,15 @@ pub fn naive_body(body: &Body) -> N {
             (6, t(&link.previous_period)),
         ]),
         Body::Release(r) => naive_release_body(r),
+        Body::Rollout(r) => naive_rollout_body(r),
+        Body::Update(u) => m(vec![
+            (0, N::U(1)),
+            (1, t(u.rollout_id.as_str())),
+            (2, N::B(u.release_hash.0.to_vec())),
+            (3, N::U(u.state.code())),
+            (4, t(&u.reason)),
+            (5, N::U(u.detail)),
+        ]),
     }
 }
 
@@ -453,7 +507,59 @@ pub fn kind_code(body: &Body) -> u64 {
         Body::Healing(_) => 2,
         Body::Key(_) => 3,
         Body::Release(_) => 4,
+        Body::Rollout(_) => 5,
+        Body::Update(_) => 6,
     }
+}
+
+fn naive_chain(c: &ChainId) -> N {
+    m(vec![
+        (0, t(c.site_id.as_str())),
+        (1, t(c.appliance_id.as_str())),
+    ])
+}
+
+/// The rollout body as docs/RECORDS.md §5.6 spells it.
+fn naive_rollout_body(r: &RolloutBody) -> N {
+    let mut entries = vec![(0, N::U(1)), (2, t(r.id.as_str()))];
+    match &r.action {
+        RolloutAction::Open(p) => {
+            let d = &p.deadlines;
+            entries.extend([
+                (1, N::U(0)),
+                (3, N::B(p.release_hash.0.to_vec())),
+                (4, N::A(p.sites.iter().map(|s| t(s.as_str())).collect())),
+                (5, N::A(p.appliances.iter().map(naive_chain).collect())),
+                (6, N::A(p.stages.iter().map(|&x| N::U(x)).collect())),
+                (7, N::U(p.success_pct)),
+                (8, N::U(p.failure_pct)),
+                (9, N::U(p.soak_ms)),
+                (
+                    10,
+                    m(vec![
+                        (0, N::U(d.offered_ms)),
+                        (1, N::U(d.downloading_ms)),
+                        (2, N::U(d.applying_ms)),
+                        (3, N::U(d.rebooting_ms)),
+                        (4, N::U(d.deferred_ms)),
+                    ]),
+                ),
+            ]);
+        }
+        RolloutAction::TimedOut {
+            member,
+            last_state,
+            reason,
+        } => entries.extend([
+            (1, N::U(6)),
+            (4, naive_chain(member)),
+            (5, N::U(last_state.code())),
+            (6, N::U(reason.code())),
+        ]),
+        other => panic!("no naive form for {other:?}"),
+    }
+    entries.sort_by_key(|(k, _)| *k);
+    m(entries)
 }
 
 /// The statement map of a signed release, as docs/RECORDS.md §5.5 spells it.

@@ -327,7 +327,7 @@ fn tally(record: &Record, pkg: &Package, counts: &mut Counts) {
                 .entry(outcome.to_owned())
                 .or_default() += 1;
         }
-        Body::Key(_) | Body::Release(_) => {}
+        Body::Key(_) | Body::Release(_) | Body::Rollout(_) | Body::Update(_) => {}
     }
     if let Some(p) = pkg.manifest.period {
         if record.time_ms() < p.start_ms || record.time_ms() > p.end_ms {
