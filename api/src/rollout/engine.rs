@@ -93,6 +93,38 @@ pub struct Rollout {
     pub rejections_halted: BTreeSet<ChainId>,
     /// Every transition: (log index, action name, note).
     pub history: Vec<(u64, String, String)>,
+    /// Counts kept up to date with every step, so deciding after a report costs the
+    /// same whatever the fleet's size.
+    pub tally: Tally,
+}
+
+/// A rollout's running counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Members offered the release so far (the current and earlier stages).
+    pub offered: usize,
+    /// … of which are not finished.
+    pub offered_open: usize,
+    /// … of which succeeded or were skipped.
+    pub offered_ok: usize,
+    /// When the last offered member finished, Unix ms.
+    pub offered_finished_at: u64,
+    /// FAILED + ROLLED_BACK + TIMED_OUT + VERIFY_REJECTED, among all members.
+    pub failures: usize,
+}
+
+fn is_failure(state: UpdateState) -> bool {
+    matches!(
+        state,
+        UpdateState::Failed
+            | UpdateState::RolledBack
+            | UpdateState::TimedOut
+            | UpdateState::VerifyRejected
+    )
+}
+
+fn is_ok(state: UpdateState) -> bool {
+    matches!(state, UpdateState::Succeeded | UpdateState::Skipped)
 }
 
 /// Why a rollout or update record does not fit the engine's state; the record stays in
@@ -163,24 +195,20 @@ impl Rollout {
 
     /// Members of stages up to the current one (the ones offered the release).
     pub fn offered(&self) -> impl Iterator<Item = (&ChainId, &Member)> {
-        let cut = self.members_in_stage(self.stage);
+        let cut = self.tally.offered;
         self.members.iter().filter(move |(_, m)| m.rank < cut)
+    }
+
+    /// Whether `chain` is offered the release and its update is not over.
+    pub fn is_open_offer(&self, chain: &ChainId) -> bool {
+        self.members
+            .get(chain)
+            .is_some_and(|m| m.rank < self.tally.offered && !m.state.is_terminal())
     }
 
     /// FAILED + ROLLED_BACK + TIMED_OUT + VERIFY_REJECTED.
     pub fn failures(&self) -> usize {
-        self.members
-            .values()
-            .filter(|m| {
-                matches!(
-                    m.state,
-                    UpdateState::Failed
-                        | UpdateState::RolledBack
-                        | UpdateState::TimedOut
-                        | UpdateState::VerifyRejected
-                )
-            })
-            .count()
+        self.tally.failures
     }
 
     /// The failure count at which the rollout halts: max(1, ⌈failure% of members⌉).
@@ -207,26 +235,52 @@ impl Rollout {
     }
 
     fn set_state(&mut self, member: &ChainId, step: Step) {
-        if let Some(m) = self.members.get_mut(member) {
-            if m.state.is_terminal() {
-                m.steps.push(Step { late: true, ..step });
-                return;
-            }
-            m.state = step.state;
-            m.since_ms = step.at_ms;
-            m.steps.push(step);
+        let Some(m) = self.members.get_mut(member) else {
+            return;
+        };
+        if m.state.is_terminal() {
+            m.steps.push(Step { late: true, ..step });
+            return;
+        }
+        let (state, at) = (step.state, step.at_ms);
+        m.state = state;
+        m.since_ms = at;
+        m.steps.push(step);
+        let offered = m.rank < self.tally.offered;
+        let t = &mut self.tally;
+        t.failures += usize::from(is_failure(state));
+        if offered && state.is_terminal() {
+            t.offered_open -= 1;
+            t.offered_ok += usize::from(is_ok(state));
+            t.offered_finished_at = t.offered_finished_at.max(at);
         }
     }
 
-    /// Offers the members of the current stage that were only assigned.
+    /// Offers the members of the current stage that were only assigned, and counts the
+    /// offered members again.
     fn open_stage(&mut self, at_ms: u64) {
         let cut = self.members_in_stage(self.stage);
+        let mut tally = Tally {
+            offered: cut,
+            failures: self.tally.failures,
+            ..Tally::default()
+        };
         for m in self.members.values_mut() {
-            if m.rank < cut && m.state == UpdateState::Assigned {
+            if m.rank >= cut {
+                continue;
+            }
+            if m.state == UpdateState::Assigned {
                 m.state = UpdateState::Offered;
                 m.since_ms = at_ms;
             }
+            if m.state.is_terminal() {
+                tally.offered_ok += usize::from(is_ok(m.state));
+                tally.offered_finished_at = tally.offered_finished_at.max(m.since_ms);
+            } else {
+                tally.offered_open += 1;
+            }
         }
+        self.tally = tally;
         self.stage_started_ms = at_ms;
     }
 }
@@ -361,6 +415,7 @@ impl Engine {
             failures_acknowledged: 0,
             rejections_halted: BTreeSet::new(),
             history: vec![(index, "opened".into(), String::new())],
+            tally: Tally::default(),
         };
         rollout.open_stage(at_ms);
         self.rollouts.insert(id, rollout);
@@ -417,11 +472,32 @@ impl Engine {
     /// The rollout and release an appliance should install now, if any: it is a member
     /// of an active rollout's current or earlier stage and its update is not over.
     pub fn offer_for(&self, chain: &ChainId) -> Option<&Rollout> {
-        self.rollouts.values().find(|r| {
-            r.status == Status::Active
-                && r.offered()
-                    .any(|(c, m)| c == chain && !m.state.is_terminal())
-        })
+        self.rollouts
+            .values()
+            .find(|r| r.status == Status::Active && r.is_open_offer(chain))
+    }
+
+    /// The decisions a report by `member` in rollout `id` can cause, without looking at
+    /// deadlines (those wait for [`Engine::decide`]): a halt for its verification
+    /// rejection or the failure threshold, a stage advance or completion. Costs the same
+    /// whatever the fleet's size.
+    pub fn decide_after_report(&self, id: &Id, member: &ChainId, now_ms: u64) -> Vec<Decision> {
+        let Some(rollout) = self.rollouts.get(id).filter(|r| r.status == Status::Active) else {
+            return Vec::new();
+        };
+        let decision = |action| {
+            vec![Decision {
+                id: id.clone(),
+                action,
+            }]
+        };
+        if let Some(halt) = rejection_halt(rollout, member) {
+            return decision(halt);
+        }
+        if let Some(halt) = threshold_halt(rollout, 0) {
+            return decision(halt);
+        }
+        stage_decision(rollout, now_ms).map_or_else(Vec::new, decision)
     }
 
     /// Whether an open rollout of the same release already includes one of `members`.
@@ -446,13 +522,9 @@ fn decide_one(
         id: rollout.id.clone(),
         action,
     };
-    for (chain, m) in &rollout.members {
-        if m.state == UpdateState::VerifyRejected && !rollout.rejections_halted.contains(chain) {
-            let reason = m.steps.last().map_or("", |s| s.reason.as_str());
-            out.push(decision(RolloutAction::Halted {
-                reason: format!("verify_rejected by {chain}: {reason}"),
-                member: Some(chain.clone()),
-            }));
+    for chain in rollout.members.keys() {
+        if let Some(halt) = rejection_halt(rollout, chain) {
+            out.push(decision(halt));
             return;
         }
     }
@@ -478,16 +550,8 @@ fn decide_one(
             }));
         }
     }
-    let failures = rollout.failures() + timeouts;
-    if failures.saturating_sub(rollout.failures_acknowledged) >= rollout.failure_limit() {
-        out.push(decision(RolloutAction::Halted {
-            reason: format!(
-                "failure threshold: {failures} of {} members failed, rolled back or timed out (limit {})",
-                rollout.members.len(),
-                rollout.failure_limit()
-            ),
-            member: None,
-        }));
+    if let Some(halt) = threshold_halt(rollout, timeouts) {
+        out.push(decision(halt));
         return;
     }
     if timeouts > 0 {
@@ -498,23 +562,44 @@ fn decide_one(
     }
 }
 
+/// A halt for `member`'s verification rejection, unless one was recorded already.
+fn rejection_halt(rollout: &Rollout, member: &ChainId) -> Option<RolloutAction> {
+    let m = rollout.members.get(member)?;
+    if m.state != UpdateState::VerifyRejected || rollout.rejections_halted.contains(member) {
+        return None;
+    }
+    let reason = m.steps.last().map_or("", |s| s.reason.as_str());
+    Some(RolloutAction::Halted {
+        reason: format!("verify_rejected by {member}: {reason}"),
+        member: Some(member.clone()),
+    })
+}
+
+/// A halt when the failures since the last resume, with `timeouts` about to be
+/// recorded, reach the limit.
+fn threshold_halt(rollout: &Rollout, timeouts: usize) -> Option<RolloutAction> {
+    let failures = rollout.failures() + timeouts;
+    if failures.saturating_sub(rollout.failures_acknowledged) < rollout.failure_limit() {
+        return None;
+    }
+    Some(RolloutAction::Halted {
+        reason: format!(
+            "failure threshold: {failures} of {} members failed, rolled back or timed out (limit {})",
+            rollout.members.len(),
+            rollout.failure_limit()
+        ),
+        member: None,
+    })
+}
+
 /// Advance or complete once every offered member finished, enough succeeded, and the
 /// soak time passed since the last one finished.
 fn stage_decision(rollout: &Rollout, now_ms: u64) -> Option<RolloutAction> {
-    let offered: Vec<&Member> = rollout.offered().map(|(_, m)| m).collect();
-    if offered.iter().any(|m| !m.state.is_terminal()) {
+    let t = &rollout.tally;
+    if t.offered_open > 0 || t.offered_ok < stage_size(t.offered, rollout.plan.success_pct) {
         return None;
     }
-    let succeeded = offered
-        .iter()
-        .filter(|m| matches!(m.state, UpdateState::Succeeded | UpdateState::Skipped))
-        .count();
-    let needed = stage_size(offered.len(), rollout.plan.success_pct);
-    if succeeded < needed {
-        return None;
-    }
-    let finished_at = offered.iter().map(|m| m.since_ms).max().unwrap_or(0);
-    if now_ms < finished_at.saturating_add(rollout.plan.soak_ms) {
+    if now_ms < t.offered_finished_at.saturating_add(rollout.plan.soak_ms) {
         return None;
     }
     Some(if rollout.stage + 1 >= rollout.plan.stages.len() {
@@ -818,6 +903,9 @@ mod tests {
             settle(&mut f, &mut engine, 2_500).is_empty(),
             "soak not over"
         );
+        // The cheap path after a report decides the same as the full one.
+        let after_report = engine.decide_after_report(&id("r1"), &first[1], 3_001);
+        assert_eq!(after_report, engine.decide(3_001, &|_| false));
         assert_eq!(
             settle(&mut f, &mut engine, 3_001),
             [RolloutAction::StageAdvanced { stage: 1 }]
@@ -858,6 +946,10 @@ mod tests {
         f.rollout(&mut engine, RolloutAction::Open(Box::new(f.plan())), 1_000);
         let first = offered(&engine);
         f.update(&mut engine, &first[0], UpdateState::VerifyRejected, 1_500);
+        assert_eq!(
+            engine.decide_after_report(&id("r1"), &first[0], 1_500),
+            engine.decide(1_500, &|_| false)
+        );
         let taken = settle(&mut f, &mut engine, 1_500);
         assert!(
             matches!(&taken[..], [RolloutAction::Halted { member: Some(m), reason }] if *m == first[0] && reason.contains("verify_rejected")),

@@ -89,6 +89,23 @@ impl Rollouts {
         self.engine.lock().await.clone()
     }
 
+    /// Rollout `id`'s current stage (0-based) and status, without copying the engine.
+    pub async fn stage_of(&self, id: &Id) -> Option<(usize, Status)> {
+        let engine = self.engine.lock().await;
+        engine.rollout(id).map(|r| (r.stage, r.status.clone()))
+    }
+
+    /// The appliances offered the release in rollout `id` and not finished.
+    pub async fn open_offers(&self, id: &Id) -> Vec<ChainId> {
+        let engine = self.engine.lock().await;
+        engine.rollout(id).map_or_else(Vec::new, |r| {
+            r.offered()
+                .filter(|(_, m)| !m.state.is_terminal())
+                .map(|(c, _)| c.clone())
+                .collect()
+        })
+    }
+
     /// Opens rollout `id` with `plan`: the release must be in the log, every named
     /// appliance must have a valid key, the plan must select at least one appliance and
     /// no open rollout of the same release may include any of them.
@@ -174,9 +191,18 @@ impl Rollouts {
             let (keys, releases) = self.intake.histories();
             if let Err(e) = engine.apply(index, &record, now_ms(), &keys, &releases) {
                 tracing::warn!("update record at index {index} changes no rollout: {e}");
+                return;
             }
         }
-        self.decide(&mut engine).await;
+        let ledger_record::Body::Update(update) = record.body() else {
+            return;
+        };
+        let decisions = engine.decide_after_report(&update.rollout_id, &record.chain(), now_ms());
+        for Decision { id, action } in decisions {
+            if let Err(e) = self.record(&mut engine, RolloutBody { id, action }).await {
+                tracing::warn!("rollout decision not recorded (retried next tick): {e}");
+            }
+        }
     }
 
     /// Records every decision the engine takes now, until it takes none.
