@@ -114,15 +114,24 @@ impl QueryIndex {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// The log indexes of every `key` record below `below`, ascending.
+    /// The log indexes of every `key`, `release` and `rollout` record below `below`,
+    /// ascending: the key history, and with the operator's release and rollout records
+    /// the operator's whole chain (docs/EVIDENCE_PACKAGE.md §4.2).
     pub fn key_record_indexes(&self, below: u64) -> Result<Vec<u64>, IndexError> {
         let conn = self.reader()?;
-        let mut stmt = conn
-            .prepare_cached("SELECT idx FROM records WHERE kind = ?1 AND idx < ?2 ORDER BY idx")?;
-        let key = kind_code("key").unwrap_or(3);
-        let rows = stmt.query_map(params![key, u64_to_stored(below)], |r| {
-            r.get::<_, i64>(0).map(stored_to_u64)
-        })?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT idx FROM records WHERE kind IN (?1, ?2, ?3) AND idx < ?4 ORDER BY idx",
+        )?;
+        let code = |name| kind_code(name).unwrap_or(-1);
+        let rows = stmt.query_map(
+            params![
+                code("key"),
+                code("release"),
+                code("rollout"),
+                u64_to_stored(below)
+            ],
+            |r| r.get::<_, i64>(0).map(stored_to_u64),
+        )?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }

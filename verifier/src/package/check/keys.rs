@@ -1,12 +1,12 @@
 //! The operator key and the key history (docs/EVIDENCE_PACKAGE.md §6.3, docs/RECORDS.md
-//! §7): `keys.bin` is replayed in log order into a [`KeyHistory`], the operator's own
-//! chain is checked from genesis, and [`key_for`] then says which key a record must verify
+//! §7): `keys.bin` is replayed in log order into a [`KeyHistory`] (and its release
+//! records into a [`ReleaseHistory`]), the operator's own chain is checked from genesis, and [`key_for`] then says which key a record must verify
 //! with at its log index, or in words why the key it names is not that key.
 
 use ledger_core::hash::{leaf_hash, Hash};
 use ledger_record::{
     Body, ChainChecker, ChainId, ChainStart, KeyEndReason, KeyHistory, KeyId, Kind, Record,
-    VerifyingKey,
+    ReleaseHistory, VerifyingKey,
 };
 
 use super::chains::chain_finding;
@@ -21,6 +21,7 @@ pub(super) fn check_keys(
     findings: &mut Vec<Finding>,
 ) -> (KeyHistory, Vec<(u64, Hash)>) {
     let mut history = KeyHistory::new(operator_key);
+    let mut releases = ReleaseHistory::new();
     let mut operator_chain = ChainChecker::new(ChainStart::Genesis);
     let mut leaves = Vec::with_capacity(pkg.keys.len());
     for (index, bytes) in pkg.keys.iter() {
@@ -38,7 +39,7 @@ pub(super) fn check_keys(
                 continue;
             }
         };
-        if record.kind() != Kind::Key {
+        if !matches!(record.kind(), Kind::Key | Kind::Release | Kind::Rollout) {
             findings.push(
                 Finding::new(
                     FindingCode::KeyRecord,
@@ -50,13 +51,13 @@ pub(super) fn check_keys(
             );
             continue;
         }
-        let operator_record = matches!(record.body(), Body::Key(k) if k.by_operator());
+        let operator_record = is_operator_record(&record);
         if operator_record != (record.chain() == pkg.operator_chain) {
             findings.push(
                 Finding::new(
                     FindingCode::KeyRecord,
                     format!(
-                        "enrolments, revocations and links, and only they, belong to the operator chain {}",
+                        "enrolments, revocations, links, release and rollout records, and only they, belong to the operator chain {}",
                         pkg.operator_chain
                     ),
                 )
@@ -64,7 +65,17 @@ pub(super) fn check_keys(
                 .chain(record.chain()),
             );
         }
-        if let Err(e) = history.apply(index, &record) {
+        let applied = match record.kind() {
+            Kind::Key => history
+                .apply(index, &record)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Kind::Release => releases
+                .apply(&history, index, &record)
+                .map_err(|e| e.to_string()),
+            _ => operator_signature(&history, &record),
+        };
+        if let Err(e) = applied {
             findings.push(
                 Finding::new(FindingCode::KeyRecord, e.to_string())
                     .at(index)
@@ -80,6 +91,31 @@ pub(super) fn check_keys(
     let report = operator_chain.finish();
     findings.extend(report.findings.into_iter().map(chain_finding));
     (history, leaves)
+}
+
+/// Records only the operator writes: enrolments, revocations, links, and its release and
+/// rollout records (docs/RECORDS.md §5.4–§5.6).
+fn is_operator_record(record: &Record) -> bool {
+    match record.body() {
+        Body::Key(k) => k.by_operator(),
+        Body::Release(_) | Body::Rollout(_) => true,
+        _ => false,
+    }
+}
+
+/// A rollout record is checked for the operator's signature; what it says is the
+/// rollout engine's business, not the key history's.
+fn operator_signature(history: &KeyHistory, record: &Record) -> Result<(), String> {
+    if record.key_id() != history.operator_key_id() {
+        return Err(format!(
+            "an operator record signed by key {}, not by the operator key {}",
+            record.key_id(),
+            history.operator_key_id()
+        ));
+    }
+    record
+        .verify(history.operator_key())
+        .map_err(|e| e.to_string())
 }
 
 /// Explains why `key_id` is not the key to verify a record of `chain` at `index`.
@@ -127,7 +163,7 @@ pub(super) fn key_for<'h>(
     history: &'h KeyHistory,
     operator_key: &'h VerifyingKey,
 ) -> Result<&'h VerifyingKey, String> {
-    if matches!(record.body(), Body::Key(k) if k.by_operator()) {
+    if is_operator_record(record) {
         return if record.key_id() == history.operator_key_id() {
             Ok(operator_key)
         } else {
