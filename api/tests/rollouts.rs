@@ -191,6 +191,62 @@ async fn package_verifies(server: &TestServer, dir: &std::path::Path) {
     let json = serde_json::to_value(&report).unwrap();
     assert!(report.valid, "{json}");
     assert_eq!(json["counts"]["by_kind"]["update"], 20 * 9 + 4, "{json}");
+
+    // Which release box-00 ran: now, the rollout's; before its first step, none.
+    let opened = verifier::package::OpenedPackage::open(&out).unwrap();
+    let chain = ledger_record::ChainId::new(Id::new(SITE).unwrap(), Id::new("box-00").unwrap());
+    let now = api::clock::now_ms();
+    let answer = verifier::updates::release_at(&opened, &opts, &chain, now).unwrap();
+    let installed = answer.installed.expect("box-00 succeeded");
+    assert_eq!(
+        (installed.channel.as_str(), installed.version.as_str()),
+        ("stable", "24.11.2")
+    );
+    assert_eq!(installed.artifact_sha256, hex::encode([0x42; 32]));
+    let update =
+        Record::decode(&server.state().log.entry(installed.update_index).unwrap()).unwrap();
+    assert!(matches!(update.body(), Body::Update(u) if u.state == UpdateState::Succeeded));
+    assert_eq!(update.chain(), chain);
+    let release =
+        Record::decode(&server.state().log.entry(installed.release_index).unwrap()).unwrap();
+    assert!(matches!(release.body(), Body::Release(_)));
+    for citation in [&installed.update_citation, &installed.release_citation] {
+        let c = verifier::citation::Citation::parse(citation).unwrap();
+        verifier::package::check_citation_segmented(&pkg, &c, &log).unwrap();
+    }
+    let before = verifier::updates::release_at(&opened, &opts, &chain, 1_000).unwrap();
+    assert!(before.report.valid && before.installed.is_none());
+    // The same through the binary (built beside ledgerd by `cargo test --workspace`).
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_ledgerd")).with_file_name("ledger-verify");
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo build -p verifier",
+        bin.display()
+    );
+    {
+        let out = std::process::Command::new(bin)
+            .args(["release-at"])
+            .arg(&out)
+            .args(["--key", server.get_text("/log-key").await.trim()])
+            .args([
+                "--appliance",
+                &format!("{SITE}/box-00"),
+                "--at-ms",
+                &now.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("ran stable 24.11.2") && text.contains(&installed.update_citation),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

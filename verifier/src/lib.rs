@@ -46,6 +46,7 @@ pub mod package;
 pub mod receipt;
 pub mod report;
 pub mod tiles_client;
+pub mod updates;
 pub mod witnesses;
 pub use ledger_record::utc;
 

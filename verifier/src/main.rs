@@ -26,6 +26,7 @@ use verifier::utc::{format_unix_millis, format_unix_seconds};
 use verifier::witnesses::{check_witnesses, load_policy, LoadedPolicy, WitnessVerdict};
 use verifier::VerifyError;
 
+mod release_cli;
 mod report_cli;
 
 /// Offline verification of Evidence Ledger proofs, receipts, timestamps and evidence
@@ -179,6 +180,25 @@ enum Command {
         /// Also print the report to this PDF file with headless Chromium.
         #[arg(long)]
         pdf: Option<PathBuf>,
+    },
+    /// Which release an appliance ran at a time, from a verified package: its latest
+    /// `succeeded` update record at or before the time and the release record it names,
+    /// both cited (docs/UPDATES.md).
+    ReleaseAt {
+        /// The package directory.
+        path: PathBuf,
+        /// The log's verifier key (name+keyid+key), or @FILE.
+        #[arg(long)]
+        key: String,
+        /// The appliance, SITE/APPLIANCE.
+        #[arg(long)]
+        appliance: String,
+        /// The time, Unix milliseconds (the appliance's clock, as its records carry it).
+        #[arg(long)]
+        at_ms: u64,
+        /// Bitcoin block headers you trust, `HEIGHT HEX80` per line.
+        #[arg(long)]
+        block_headers: Option<PathBuf>,
     },
     /// Check a citation string against an evidence package.
     Cite {
@@ -354,6 +374,13 @@ fn run(command: &Command) -> anyhow::Result<Outcome> {
             package,
             key,
         } => run_cite(citation, package, key),
+        Command::ReleaseAt {
+            path,
+            key,
+            appliance,
+            at_ms,
+            block_headers,
+        } => release_cli::run_release_at(path, key, appliance, *at_ms, block_headers.as_deref()),
         Command::Report {
             path,
             key,
