@@ -602,6 +602,22 @@ async fn bad_rollout_requests_get_their_error_and_append_nothing() {
         json!([])
     );
     assert_eq!(get(&server, "/v1/rollouts/r1", &reader).await.0, 200);
+    // An appliance may not write rollout records, however well signed.
+    let mut a = server.enrol(SITE, "box-rogue").await;
+    let rogue = a.next(Body::Rollout(ledger_record::RolloutBody {
+        id: Id::new("r9").unwrap(),
+        action: ledger_record::RolloutAction::Completed,
+    }));
+    let size = server.tree_size().await;
+    let (status, v) = server
+        .append_http(Some(&a.credential), rogue.encode())
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("operator_only")),
+        "{v}"
+    );
+    assert_eq!(server.tree_size().await, size);
     // Offers are for appliance credentials only.
     let (status, v) = get(&server, "/v1/updates/offer", &server.admin).await;
     assert_eq!(
