@@ -1,10 +1,11 @@
-//! Fuzzes `Record::decode` and `Disclosure::decode` with arbitrary bytes.
+//! Fuzzes `Record::decode`, `Disclosure::decode` and `SignedRelease::decode` with
+//! arbitrary bytes.
 //!
 //! Neither may panic, and whatever decodes must be the one deterministic encoding of
 //! itself: re-encoding gives back the input byte for byte.
 #![no_main]
 
-use ledger_record::{Disclosure, Record};
+use ledger_record::{Disclosure, Record, SignedRelease};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,5 +19,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(disclosure.encode(), data);
         // Verification of a hostile disclosure must fail cleanly, never panic.
         let _ = disclosure.root();
+    }
+    if let Ok(release) = SignedRelease::decode(data) {
+        assert_eq!(release.encode(), data);
+        let _ = release.statement.signing_message();
     }
 });
