@@ -24,17 +24,23 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Result<Response, AppError> {
-    let rollouts = s.rollouts.snapshot().await;
+    let rollouts = s
+        .rollouts
+        .read(|engine| {
+            let mut out = Exposition::new();
+            crate::rollout::write_metrics(engine, &mut out);
+            out.finish()
+        })
+        .await;
     let page = blocking(move || {
         let mut out = Exposition::new();
-        crate::rollout::write_metrics(&rollouts, &mut out);
         s.intake.metrics.write(&s.log, &mut out);
         crate::metrics::write_index(&s.log, &s.index, &mut out);
         s.anchoring.write_metrics(&mut out);
         if let Some(w) = &s.witnessing {
             w.write_metrics(s.log.latest().size, &mut out);
         }
-        Ok(out.finish())
+        Ok(out.finish() + &rollouts)
     })
     .await?;
     Ok((

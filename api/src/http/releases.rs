@@ -91,7 +91,7 @@ async fn log_release(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let appended = s.intake.log_release(&body).await?;
-    let history = s.intake.release_history();
+    let history = s.intake.releases();
     let logged = history
         .releases()
         .iter()
@@ -104,7 +104,7 @@ async fn log_release(
 }
 
 async fn list_releases(State(s): Shared, _caller: Caller) -> Json<Value> {
-    let history = s.intake.release_history();
+    let history = s.intake.releases();
     let releases: Vec<Value> = history
         .releases()
         .iter()
@@ -182,7 +182,7 @@ fn parse_key_id(text: &str) -> Result<KeyId, AppError> {
 }
 
 async fn list_keys(State(s): Shared, _caller: Caller) -> Json<Value> {
-    let history = s.intake.release_history();
+    let history = s.intake.releases();
     let keys: Vec<Value> = history.keys().iter().map(key_json).collect();
     Json(json!({ "release_keys": keys }))
 }

@@ -159,7 +159,7 @@ fn plan_of(s: &AppState, req: OpenRequest) -> Result<(Id, RolloutPlan), AppError
     let version = Version::parse(&req.release.version).map_err(bad)?;
     let channel =
         Id::new(req.release.channel.clone()).map_err(|e| bad(format!("release.channel: {e}")))?;
-    let releases = s.intake.release_history();
+    let releases = s.intake.releases();
     let release = releases.release(&channel, &version).ok_or_else(|| {
         AppError::new(
             StatusCode::NOT_FOUND,
@@ -287,7 +287,7 @@ fn rollout_json(r: &Rollout, scope: &Scope, now: u64, detail: bool) -> Value {
     for (_, m) in &visible {
         *counts.entry(m.state.as_str()).or_default() += 1;
     }
-    let cut = r.offered().count();
+    let cut = r.tally.offered;
     let mut v = json!({
         "id": r.id.as_str(),
         "release_index": r.release_index,
@@ -349,13 +349,17 @@ fn open_member_json(r: &Rollout, chain: &ChainId, m: &Member, now: u64) -> Value
 }
 
 async fn list_rollouts(State(s): Shared, Reader(scope): Reader) -> Json<Value> {
-    let engine = s.rollouts.snapshot().await;
     let now = now_ms();
-    let rollouts: Vec<Value> = engine
-        .rollouts()
-        .filter(|r| r.members.keys().any(|c| scope.allows(c.site_id.as_str())))
-        .map(|r| rollout_json(r, &scope, now, false))
-        .collect();
+    let rollouts: Vec<Value> = s
+        .rollouts
+        .read(|engine| {
+            engine
+                .rollouts()
+                .filter(|r| r.members.keys().any(|c| scope.allows(c.site_id.as_str())))
+                .map(|r| rollout_json(r, &scope, now, false))
+                .collect()
+        })
+        .await;
     Json(json!({ "rollouts": rollouts }))
 }
 
@@ -365,12 +369,17 @@ async fn rollout_detail(
     Reader(scope): Reader,
 ) -> Result<Json<Value>, AppError> {
     let id = Id::new(id).map_err(|_| not_found("rollout"))?;
-    let engine = s.rollouts.snapshot().await;
-    let r = engine
-        .rollout(&id)
-        .filter(|r| r.members.keys().any(|c| scope.allows(c.site_id.as_str())))
-        .ok_or_else(|| not_found("rollout"))?;
-    Ok(Json(rollout_json(r, &scope, now_ms(), true)))
+    let now = now_ms();
+    let found = s
+        .rollouts
+        .read(|engine| {
+            engine
+                .rollout(&id)
+                .filter(|r| r.members.keys().any(|c| scope.allows(c.site_id.as_str())))
+                .map(|r| rollout_json(r, &scope, now, true))
+        })
+        .await;
+    found.map(Json).ok_or_else(|| not_found("rollout"))
 }
 
 async fn appliance_updates(
@@ -382,10 +391,18 @@ async fn appliance_updates(
         return Err(not_found("appliance"));
     }
     let member = chain(&site, &appliance)?;
-    let engine = s.rollouts.snapshot().await;
-    let updates: Vec<Value> = engine
+    let updates: Vec<Value> = s
+        .rollouts
+        .read(|engine| member_updates(engine, &member))
+        .await;
+    Ok(Json(json!({ "updates": updates })))
+}
+
+/// Every rollout `member` is in, with its steps.
+fn member_updates(engine: &crate::rollout::Engine, member: &ChainId) -> Vec<Value> {
+    engine
         .rollouts()
-        .filter_map(|r| r.members.get(&member).map(|m| (r, m)))
+        .filter_map(|r| r.members.get(member).map(|m| (r, m)))
         .map(|(r, m)| {
             json!({
                 "rollout_id": r.id.as_str(),
@@ -398,8 +415,7 @@ async fn appliance_updates(
                 })).collect::<Vec<_>>(),
             })
         })
-        .collect();
-    Ok(Json(json!({ "updates": updates })))
+        .collect()
 }
 
 async fn offer(State(s): Shared, Caller(who): Caller) -> Result<Response, AppError> {
@@ -409,19 +425,26 @@ async fn offer(State(s): Shared, Caller(who): Caller) -> Result<Response, AppErr
             "offers are for appliance credentials",
         ));
     };
-    let engine = s.rollouts.snapshot().await;
-    let Some(r) = engine.offer_for(&chain) else {
+    let offer = s
+        .rollouts
+        .read(|engine| {
+            engine
+                .offer_for(&chain)
+                .map(|r| (r.id.clone(), r.plan.release_hash))
+        })
+        .await;
+    let Some((rollout_id, release_hash)) = offer else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let releases = s.intake.release_history();
+    let releases = s.intake.releases();
     let logged = releases
         .releases()
         .iter()
-        .find(|l| l.record_hash == r.plan.release_hash)
+        .find(|l| l.record_hash == release_hash)
         .ok_or_else(|| AppError::internal("a rollout's release is missing from the history"))?;
     let body = json!({
-        "rollout_id": r.id.as_str(),
-        "release_hash": hex::encode(r.plan.release_hash.as_bytes()),
+        "rollout_id": rollout_id.as_str(),
+        "release_hash": hex::encode(release_hash.as_bytes()),
         "release_index": logged.log_index,
         "release": super::releases::release_json(&releases, logged),
         "signed_release": base64::engine::general_purpose::STANDARD.encode(logged.release.encode()),

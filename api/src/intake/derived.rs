@@ -57,7 +57,9 @@ fn derive_record(index: u64, record: &Record, out: &mut StateWrites) {
     out.push((head_key(&record.chain()), head_value(&head)));
     match record.body() {
         Body::Release(_) => out.push((key_record_key(index), Vec::new())),
-        Body::Rollout(_) | Body::Update(_) => out.push((fleet_record_key(index), Vec::new())),
+        Body::Rollout(_) | Body::Update(_) => {
+            out.push((marker_key(FLEET_PREFIX, index), Vec::new()))
+        }
         _ => {}
     }
     if let Body::Key(key) = record.body() {
@@ -94,18 +96,16 @@ fn head_value(head: &Head) -> Vec<u8> {
     value
 }
 
-fn key_record_key(index: u64) -> Vec<u8> {
+/// A marker of the record at `index`: `prefix` ‖ index.
+fn marker_key(prefix: u8, index: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(9);
-    key.push(KEY_PREFIX);
+    key.push(prefix);
     key.extend_from_slice(&index.to_be_bytes());
     key
 }
 
-fn fleet_record_key(index: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9);
-    key.push(FLEET_PREFIX);
-    key.extend_from_slice(&index.to_be_bytes());
-    key
+fn key_record_key(index: u64) -> Vec<u8> {
+    marker_key(KEY_PREFIX, index)
 }
 
 fn damaged(what: &str, key: &[u8]) -> IntakeOpenError {

@@ -77,8 +77,8 @@ impl Intake {
             .await
     }
 
-    /// The release history as it is now (a copy: the caller may hold it across awaits).
-    pub fn release_history(&self) -> ledger_record::ReleaseHistory {
-        self.state.releases().clone()
+    /// The release history as it is now. A read guard: drop it before awaiting.
+    pub fn releases(&self) -> std::sync::RwLockReadGuard<'_, ledger_record::ReleaseHistory> {
+        self.state.releases()
     }
 }

@@ -45,6 +45,22 @@ impl Status {
             Status::Active | Status::Paused | Status::Halted { .. }
         )
     }
+
+    /// Whether `action` applies to a rollout in this status (an open applies to none:
+    /// the rollout exists already).
+    pub fn allows(&self, action: &RolloutAction) -> bool {
+        match action {
+            RolloutAction::Open(_) => false,
+            RolloutAction::StageAdvanced { .. }
+            | RolloutAction::Paused { .. }
+            | RolloutAction::Completed => *self == Status::Active,
+            RolloutAction::Resumed { .. } => {
+                matches!(self, Status::Halted { .. } | Status::Paused)
+            }
+            RolloutAction::Halted { .. } | RolloutAction::Cancelled { .. } => self.is_open(),
+            RolloutAction::TimedOut { .. } => true,
+        }
+    }
 }
 
 /// One step a member went through.
@@ -633,6 +649,20 @@ fn time_out(
     }
 }
 
+/// The action's name in the history and in errors.
+pub fn action_name(action: &RolloutAction) -> &'static str {
+    match action {
+        RolloutAction::Open(_) => "open",
+        RolloutAction::StageAdvanced { .. } => "stage_advanced",
+        RolloutAction::Halted { .. } => "halted",
+        RolloutAction::Resumed { .. } => "resumed",
+        RolloutAction::Paused { .. } => "paused",
+        RolloutAction::Cancelled { .. } => "cancelled",
+        RolloutAction::TimedOut { .. } => "timed_out",
+        RolloutAction::Completed => "completed",
+    }
+}
+
 /// Applies a transition other than open.
 fn transition(
     rollout: &mut Rollout,
@@ -640,25 +670,26 @@ fn transition(
     action: &RolloutAction,
     at_ms: u64,
 ) -> Result<(), EngineError> {
-    let wrong = |rollout: &Rollout, action: &'static str| EngineError::WrongStatus {
-        rollout: rollout.id.clone(),
-        status: rollout.status.as_str(),
-        action,
-    };
+    let fits = rollout.status.allows(action)
+        && match action {
+            RolloutAction::StageAdvanced { stage } => *stage as usize == rollout.stage + 1,
+            _ => true,
+        };
     let (name, note) = match action {
         RolloutAction::Open(_) => return Err(EngineError::Exists(rollout.id.clone())),
+        _ if !fits => {
+            return Err(EngineError::WrongStatus {
+                rollout: rollout.id.clone(),
+                status: rollout.status.as_str(),
+                action: action_name(action),
+            })
+        }
         RolloutAction::StageAdvanced { stage } => {
-            if rollout.status != Status::Active || *stage as usize != rollout.stage + 1 {
-                return Err(wrong(rollout, "stage_advanced"));
-            }
             rollout.stage += 1;
             rollout.open_stage(at_ms);
             ("stage_advanced", format!("stage {}", stage + 1))
         }
         RolloutAction::Halted { reason, member } => {
-            if !rollout.status.is_open() {
-                return Err(wrong(rollout, "halted"));
-            }
             if let Some(member) = member {
                 rollout.rejections_halted.insert(member.clone());
             }
@@ -668,24 +699,15 @@ fn transition(
             ("halted", reason.clone())
         }
         RolloutAction::Resumed { note } => {
-            if !matches!(rollout.status, Status::Halted { .. } | Status::Paused) {
-                return Err(wrong(rollout, "resumed"));
-            }
             rollout.failures_acknowledged = rollout.failures();
             rollout.status = Status::Active;
             ("resumed", note.clone())
         }
         RolloutAction::Paused { note } => {
-            if rollout.status != Status::Active {
-                return Err(wrong(rollout, "paused"));
-            }
             rollout.status = Status::Paused;
             ("paused", note.clone())
         }
         RolloutAction::Cancelled { note } => {
-            if !rollout.status.is_open() {
-                return Err(wrong(rollout, "cancelled"));
-            }
             rollout.status = Status::Cancelled;
             ("cancelled", note.clone())
         }
@@ -694,9 +716,6 @@ fn transition(
             ("timed_out", format!("{member}: {}", reason.as_str()))
         }
         RolloutAction::Completed => {
-            if rollout.status != Status::Active {
-                return Err(wrong(rollout, "completed"));
-            }
             rollout.status = Status::Completed;
             ("completed", String::new())
         }

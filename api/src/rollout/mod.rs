@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use crate::checkins::CheckinStore;
 use crate::clock::now_ms;
 use crate::intake::{Appended, Intake, IntakeError};
-pub use engine::{Decision, Engine, EngineError, Member, Rollout, Status, Step};
+pub use engine::{action_name, Decision, Engine, EngineError, Member, Rollout, Status, Step};
 
 /// How often the engine looks at deadlines when nothing else happens.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -84,26 +84,10 @@ impl Rollouts {
         })
     }
 
-    /// A copy of the engine as it is now.
-    pub async fn snapshot(&self) -> Engine {
-        self.engine.lock().await.clone()
-    }
-
-    /// Rollout `id`'s current stage (0-based) and status, without copying the engine.
-    pub async fn stage_of(&self, id: &Id) -> Option<(usize, Status)> {
-        let engine = self.engine.lock().await;
-        engine.rollout(id).map(|r| (r.stage, r.status.clone()))
-    }
-
-    /// The appliances offered the release in rollout `id` and not finished.
-    pub async fn open_offers(&self, id: &Id) -> Vec<ChainId> {
-        let engine = self.engine.lock().await;
-        engine.rollout(id).map_or_else(Vec::new, |r| {
-            r.offered()
-                .filter(|(_, m)| !m.state.is_terminal())
-                .map(|(c, _)| c.clone())
-                .collect()
-        })
+    /// Runs `f` on the engine as it is now, under its lock: reads take what they need
+    /// without copying every rollout (an appliance's offer is asked at every check-in).
+    pub async fn read<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(&*self.engine.lock().await)
     }
 
     /// Opens rollout `id` with `plan`: the release must be in the log, every named
@@ -146,15 +130,13 @@ impl Rollouts {
         let rollout = engine
             .rollout(&id)
             .ok_or_else(|| EngineError::Unknown(id.clone()))?;
-        let allowed = match &action {
-            RolloutAction::Paused { .. } => rollout.status == Status::Active,
-            RolloutAction::Resumed { .. } => {
-                matches!(rollout.status, Status::Halted { .. } | Status::Paused)
-            }
-            RolloutAction::Cancelled { .. } => rollout.status.is_open(),
-            _ => false,
-        };
-        if !allowed {
+        let operators = matches!(
+            action,
+            RolloutAction::Paused { .. }
+                | RolloutAction::Resumed { .. }
+                | RolloutAction::Cancelled { .. }
+        );
+        if !operators || !rollout.status.allows(&action) {
             return Err(EngineError::WrongStatus {
                 rollout: id,
                 status: rollout.status.as_str(),
@@ -338,18 +320,5 @@ pub fn write_metrics(engine: &Engine, out: &mut crate::metrics::exposition::Expo
             let labels = [("rollout", r.id.as_str()), ("state", state)];
             out.sample("ledger_rollout_members", &labels, n);
         }
-    }
-}
-
-pub fn action_name(action: &RolloutAction) -> &'static str {
-    match action {
-        RolloutAction::Open(_) => "open",
-        RolloutAction::StageAdvanced { .. } => "stage_advanced",
-        RolloutAction::Halted { .. } => "halted",
-        RolloutAction::Resumed { .. } => "resumed",
-        RolloutAction::Paused { .. } => "paused",
-        RolloutAction::Cancelled { .. } => "cancelled",
-        RolloutAction::TimedOut { .. } => "timed_out",
-        RolloutAction::Completed => "completed",
     }
 }

@@ -219,7 +219,7 @@ async fn setup(state: &Arc<api::AppState>, n: usize) -> anyhow::Result<(Vec<Appl
     };
     let signed = SignedRelease::sign(statement, &team)?;
     state.intake.log_release(&signed.encode()).await?;
-    let history = state.intake.release_history();
+    let history = state.intake.releases();
     let release = history
         .releases()
         .last()
@@ -251,7 +251,11 @@ fn plan(release: Hash) -> anyhow::Result<RolloutPlan> {
 async fn wait_decision(state: &api::AppState, id: &Id, stage: usize) -> anyhow::Result<Instant> {
     let started = Instant::now();
     loop {
-        match state.rollouts.stage_of(id).await {
+        let now = state
+            .rollouts
+            .read(|e| e.rollout(id).map(|r| (r.stage, r.status.clone())))
+            .await;
+        match now {
             Some((s, _)) if s > stage => return Ok(Instant::now()),
             Some((_, Status::Completed)) => return Ok(Instant::now()),
             Some((_, Status::Halted { reason })) => bail!("the rollout halted: {reason}"),
@@ -277,8 +281,17 @@ async fn rollout_phase(
         .await?;
     let (mut records, mut busy) = (0, Duration::ZERO);
     for stage in 0..3 {
-        let offered: std::collections::HashSet<ChainId> =
-            state.rollouts.open_offers(&id).await.into_iter().collect();
+        let offered: std::collections::HashSet<ChainId> = state
+            .rollouts
+            .read(|e| {
+                e.rollout(&id).map_or_else(Default::default, |r| {
+                    r.offered()
+                        .filter(|(_, m)| !m.state.is_terminal())
+                        .map(|(c, _)| c.clone())
+                        .collect()
+                })
+            })
+            .await;
         let mut batches = Vec::new();
         for a in appliances.iter_mut().filter(|a| offered.contains(&a.chain)) {
             let steps = a.update_steps(&id, release, args.steps)?;
